@@ -226,6 +226,44 @@ def test_resume_rebuilds_the_pool_exactly(tmp_path):
     assert [(r.id, r.metadata["pool_index"]) for r in RunFolder(first.path).records()] == before
 
 
+class CountingScript(ScriptedBackend):
+    """Counts the list-continuation and instance-generation prompts it is sent."""
+
+    list_prompts = instance_prompts = 0
+
+    def _complete(self, prompts, params):
+        CountingScript.instance_prompts += sum(p.endswith(("Input:", "Class label:")) for p in prompts)
+        CountingScript.list_prompts += sum(not p.endswith(("Input:", "Class label:", "Is it classification?"))
+                                           for p in prompts)
+        return super()._complete(prompts, params)
+
+
+def test_no_generation_beyond_count_and_same_records_before_the_end(tmp_path):
+    BACKENDS.register("scripted-counting", CountingScript)
+    backend = {"type": "scripted-counting", "model": "scripted"}
+    CountingScript.instance_prompts = 0
+    longer = run_pipeline(_config(tmp_path / "a", backend, count=40, prompts_per_batch=2), quiet=True)
+    CountingScript.instance_prompts = 0
+    result = run_pipeline(_config(tmp_path / "b", backend, count=5, prompts_per_batch=2), quiet=True)
+    records = list(RunFolder(result.path).records())
+    # the batches that do not reach the end are made as in the longer run, so its records start the same way
+    assert [r.id for r in records] == [r.id for r in RunFolder(longer.path).records()][:5]
+    discarded = json.loads((result.path / "stats.json").read_text())["generators"]["self_instruct"]["discarded"]
+    assert "beyond count" not in discarded
+    assert discarded["beyond count (instruction not expanded)"] > 0
+    # each scripted instance prompt yields one usable instance: no instance was generated only to be dropped
+    assert CountingScript.instance_prompts == 5 + discarded.get("no parsable instance", 0)
+
+
+def test_a_last_batch_smaller_than_prompts_per_batch_sends_fewer_prompts(tmp_path):
+    BACKENDS.register("scripted-counting", CountingScript)
+    CountingScript.list_prompts = CountingScript.instance_prompts = 0
+    config = _config(tmp_path, {"type": "scripted-counting", "model": "scripted"}, count=2, prompts_per_batch=5)
+    result = run_pipeline(config, quiet=True)
+    assert len(list(RunFolder(result.path).records())) == 2
+    assert CountingScript.list_prompts == 2 and CountingScript.instance_prompts == 2
+
+
 def test_alpaca_mode_makes_one_record_per_task(tmp_path):
     BACKENDS.register("scripted-alpaca", AlpacaScript)
     config = _config(tmp_path, {"type": "scripted-alpaca", "model": "scripted"}, mode="alpaca", count=5,

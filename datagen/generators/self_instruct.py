@@ -11,6 +11,8 @@ Bootstrap mode (the reference method), per batch:
 Alpaca mode (`mode: alpaca`): 3 seeds per prompt, the model writes up to 20 instruction/input/output triples at once.
 
 The machine pool holds the instructions that became records, so a resumed run rebuilds it from `history`.
+Nothing is generated beyond `count`: a batch that needs fewer records than `prompts_per_batch` sends fewer prompts,
+and instances are generated only for as many admitted instructions as could still be needed.
 """
 from __future__ import annotations
 
@@ -93,8 +95,8 @@ class SelfInstruct(Generator):
         batch = start
         while self.emitted < self.ctx.count and idle < self.params.max_idle_batches:
             rng = self.ctx.rng(batch)
-            records = self._alpaca(batch, rng) if self.params.mode == "alpaca" else self._bootstrap(batch, rng)
             room = self.ctx.count - self.emitted
+            records = (self._alpaca if self.params.mode == "alpaca" else self._bootstrap)(batch, rng, room)
             if len(records) > room:
                 self.discard("beyond count", len(records) - room)
                 records = records[:room]
@@ -137,10 +139,12 @@ class SelfInstruct(Generator):
                                      "pool_index": pool_index, **metadata})
 
     # -- bootstrap ----------------------------------------------------------------------------------
-    def _bootstrap(self, batch: int, rng: random.Random) -> list[Record]:
+    def _bootstrap(self, batch: int, rng: random.Random, room: int) -> list[Record]:
+        """`room`: records still needed. Fewer prompts than `prompts_per_batch` only when fewer records are needed
+        (a prompt is counted on for at least one); batches with more room are made exactly as before."""
         p, sampling = self.params, self.sampling(batch)
         prompts, sources = [], []
-        for _ in range(p.prompts_per_batch):
+        for _ in range(min(p.prompts_per_batch, room)):
             machine = rng.sample(self.machine, min(p.machine_per_prompt, len(self.machine)))
             wanted = self._setting("seeds") + p.machine_per_prompt - len(machine)  # 8 in all, as the reference
             seeds = rng.sample(self.seeds, min(len(self.seeds), wanted))
@@ -155,14 +159,21 @@ class SelfInstruct(Generator):
             candidates += [(item, ids) for item in items]
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
-        records, kept = [], []
-        for (instruction, ids), is_cls, instances, demos in zip(admitted, *self._instances(admitted, rng)):
-            if not instances:
-                continue
-            index = len(self.machine) + len(kept)
-            records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index, instance_demos=demos)
-                        for inst in instances]
-            kept.append(instruction)
+        records, kept, todo = [], [], admitted
+        while todo and len(records) < room:
+            # expand only as many instructions as could still be needed (each gives at most max_instances); in
+            # order and greedy, so chunking does not change the records
+            needed = room - len(records)
+            take = len(todo) if len(todo) * p.max_instances <= needed else -(-needed // p.max_instances)
+            chunk, todo = todo[:take], todo[take:]
+            for (instruction, ids), is_cls, instances, demos in zip(chunk, *self._instances(chunk, rng)):
+                if not instances:
+                    continue
+                index = len(self.machine) + len(kept)
+                records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
+                                         instance_demos=demos) for inst in instances]
+                kept.append(instruction)
+        self.discard("beyond count (instruction not expanded)", len(todo))
         self._commit(size_before, kept)
         return records
 
@@ -195,10 +206,10 @@ class SelfInstruct(Generator):
         return is_cls, cleaned, demo_ids
 
     # -- alpaca single step -------------------------------------------------------------------------
-    def _alpaca(self, batch: int, rng: random.Random) -> list[Record]:
+    def _alpaca(self, batch: int, rng: random.Random, room: int) -> list[Record]:
         p, sampling = self.params, self.sampling(batch)
         prompts, sources = [], []
-        for _ in range(p.prompts_per_batch):
+        for _ in range(min(p.prompts_per_batch, room)):  # as in bootstrap mode
             demos = rng.sample(self.seeds, min(self._setting("seeds"), len(self.seeds)))
             prompts.append(text.alpaca_prompt(demos, p.alpaca_tasks))
             sources.append([d.id for d in demos])
