@@ -1,0 +1,109 @@
+"""Per-generator speed on the embedded SmolLM2-135M (llama.cpp, default backend settings).
+
+Each built-in generator runs once as configured in its example pipeline (pipelines/*.yaml, first generator block),
+with a small `count` and no filters, in a fresh `datagen run` (so each pays its own model load). Columns:
+  completion tok/s, prompt tok/s   token totals over generation seconds, as in stats.json
+  records/min                      records generated over the whole run's wall time
+  model share                      seconds inside backend complete()/chat() calls over the run's wall time
+Model-free generators (templates, identity, import) have no token columns. The last line is the slowest model
+generator's completion tokens/s over Magpie's.
+
+    python benchmarks/generators.py [--save]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from save import saved  # benchmarks/save.py
+
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+# generator -> (example pipeline, count); counts keep the whole table to a few minutes on 2 cores
+JOBS = {
+    "magpie": ("magpie.yaml", 8),
+    "self_instruct": ("self-instruct.yaml", 4),
+    "evol_instruct": ("evol.yaml", 4),
+    "bonito": ("bonito.yaml", 6),
+    "answer": ("answer-cpu.yaml", 8),
+    "templates": ("templates.yaml", 160),
+    "identity": ("templates.yaml", 14),
+    "import": ("import.yaml", 40),
+}
+MODEL_FREE = {"templates", "identity", "import"}
+
+
+class ModelClock:
+    """Adds up the seconds spent inside Backend.complete / Backend.chat (outermost call only)."""
+
+    def __init__(self) -> None:
+        from datagen.backends.base import Backend
+
+        self.seconds, self.depth = 0.0, 0
+        for name in ("complete", "chat"):
+            setattr(Backend, name, self._timed(getattr(Backend, name)))
+
+    def _timed(self, method):
+        def timed(backend, *args, **kwargs):
+            self.depth += 1
+            start = time.perf_counter()
+            try:
+                return method(backend, *args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.seconds += time.perf_counter() - start
+        return timed
+
+
+def run_one(generator: str, clock: ModelClock) -> dict:
+    from datagen.config import load_config
+    from datagen.pipeline import run_pipeline
+
+    file, count = JOBS[generator]
+    pipeline = PIPELINES / file
+    block = next(g for g in yaml.safe_load(pipeline.read_text())["generators"] if g["type"] == generator)
+    with tempfile.TemporaryDirectory() as out:
+        config = load_config(pipeline, {"output_dir": out, "filters": [], "generators": [{**block, "count": count}]})
+        clock.seconds = 0.0
+        start = time.perf_counter()
+        result = run_pipeline(config, quiet=True)
+        wall = time.perf_counter() - start
+    stats = next(iter(result.stats["generators"].values()))
+    gen_seconds = stats["seconds"] or 1e-9
+    return {"generator": generator, "model": generator not in MODEL_FREE,
+            "records": stats["generated"], "wall": wall,
+            "completion_tps": stats["completion_tokens"] / gen_seconds,
+            "prompt_tps": stats["prompt_tokens"] / gen_seconds,
+            "records_per_min": stats["generated"] / wall * 60, "model_share": clock.seconds / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
+    args = parser.parse_args()
+    with saved("generators", args.save):
+        from datagen.backends.embedded import embedded_gguf
+
+        embedded_gguf().read_bytes()  # warm the page cache so the first row does not pay for the disk
+        clock = ModelClock()
+        rows = [run_one(name, clock) for name in JOBS]
+        print("embedded SmolLM2-135M (llama.cpp), default backend settings, one fresh run per generator\n")
+        print("| generator     | records | seconds | completion tok/s | prompt tok/s | records/min | model share |")
+        print("|---------------|---------|---------|------------------|--------------|-------------|-------------|")
+        for r in rows:
+            tokens = (f"{r['completion_tps']:16.1f} | {r['prompt_tps']:12.1f}" if r["model"]
+                      else f"{'model-free':>16} | {'-':>12}")
+            print(f"| {r['generator']:<13} | {r['records']:7d} | {r['wall']:7.1f} | {tokens} "
+                  f"| {r['records_per_min']:11.1f} | {r['model_share']:10.0%} |")
+        model_rows = [r for r in rows if r["model"]]
+        slowest = min(model_rows, key=lambda r: r["completion_tps"])
+        magpie = next(r for r in rows if r["generator"] == "magpie")
+        print(f"\nslowest model generator: {slowest['generator']}")
+        print(f"slowest/magpie {slowest['completion_tps'] / magpie['completion_tps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The throughput benchmarks and the GPU check script, on small jobs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_gpu_check_says_clearly_when_there_is_no_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the script would run the check itself")
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("gpu_check: no CUDA device visible to torch")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators():
+    import generators
+
+    clock = generators.ModelClock()
+    row = generators.run_one("identity", clock)
+    assert row["records"] == 14 and not row["model"] and row["model_share"] == 0
+
+    from datagen.backends.base import Backend, Completion
+
+    class Slow(Backend):
+        def render_chat(self, messages, add_generation_prompt=True):
+            return ""
+
+        def _complete(self, prompts, params):
+            import time
+
+            time.sleep(0.05)
+            return [[Completion("x")] for _ in prompts]
+
+    from datagen.backends.base import SamplingParams
+
+    Slow("slow").complete(["a", "b"], SamplingParams())
+    assert 0.05 <= clock.seconds < 1
+
+
+@pytest.mark.slow
+def test_generation_benchmark_prints_bare_and_ours_on_the_same_prompts():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generation.py"), "--prompts", "4"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    bare = next(line for line in lines if line.startswith("| bare llama.cpp"))
+    ours = next(line for line in lines if line.startswith("| datagen default"))
+    assert bare.split("|")[3].strip() == ours.split("|")[3].strip() == "4"  # records
+    assert lines[-1].startswith("ours/bare ") and float(lines[-1].split()[1]) > 0
