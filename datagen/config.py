@@ -423,9 +423,34 @@ def check_files(config: PipelineConfig) -> None:
             problems.append(f"{key}: file not found: {value}")
         elif path.is_dir() and name not in FOLDER_KEYS:
             problems.append(f"{key}: {value} is a folder, not a file")
+        elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES and (bad := _not_utf8(path)):
+            problems.append(f"{key}: {path}: not UTF-8 text ({bad})")
     if problems:
         where = f"{config.source}: " if config.source else ""
         raise ConfigError("\n".join(where + p for p in problems))
+
+
+TEXT_SUFFIXES = {".txt", ".jsonl", ".json", ".yaml", ".yml", ".csv", ".tsv", ".md"}
+
+
+def _not_utf8(path: Path) -> str | None:
+    """Where a text file stops being UTF-8, or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                return f"byte {offset + err.start}"
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return f"byte {offset}: cut short"
+    return None
 
 
 def file_digest(path: Path) -> str:

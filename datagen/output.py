@@ -65,6 +65,10 @@ def checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+RUN_FILES = {"run.json", "config.yaml", "stats.json", "records.parquet"}
+RUN_FOLDERS = {"records", "rejects", "shards", "done", "stale", "stages", "train", "eval"}
+
+
 def shard_name(generator_index: int, generator: str, batch: int) -> str:
     return f"{generator_index:02d}-{generator}-{batch:06d}"
 
@@ -150,6 +154,25 @@ class RunFolder:
     def _read(self, kind: str, shards: Iterable[str] | None) -> Iterator[Record]:
         for name in (self.finished() if shards is None else shards):
             yield from read_jsonl(self.path / kind / f"{name}.jsonl")
+
+    def read_yaml(self, name: str) -> Any:
+        import yaml
+
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: damaged YAML file: {' '.join(str(err).split())}") from None
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether `path` is one of the run's own files (which an export must not overwrite)."""
+        try:
+            parts = Path(path).resolve().relative_to(self.path.resolve()).parts
+        except ValueError:
+            return False
+        return bool(parts) and (parts[0] in RUN_FOLDERS or (len(parts) == 1 and parts[0] in RUN_FILES))
 
     def read_json(self, name: str) -> Any:
         path = self.path / name
