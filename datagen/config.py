@@ -376,12 +376,15 @@ def _named_files(data: Any, where: str) -> Iterator[tuple[str, str, str]]:
         for k, v in data.items():
             here = f"{where}.{k}"
             if k in FILE_KEYS | FOLDER_KEYS and v is not None:
-                values = (v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else [v])
-                for i, item in enumerate(values):
-                    for j, name in enumerate(item if isinstance(item, list) else [item]):
+                # a name, a list of names, or a mapping {split: name or names}
+                items = (list(v.items()) if isinstance(v, dict) else list(enumerate(v)) if isinstance(v, list)
+                         else [(None, v)])
+                for label, item in items:
+                    key = here if label is None else f"{here}.{label}"
+                    names = list(enumerate(item)) if isinstance(item, list) else [(None, item)]
+                    for j, name in names:
                         if isinstance(name, str):
-                            yield (here if len(values) == 1 and not isinstance(item, list)
-                                   else f"{here}.{i}" + (f".{j}" if isinstance(item, list) else "")), k, name
+                            yield (key if j is None else f"{key}.{j}"), k, name
             else:
                 yield from _named_files(v, here)
     elif isinstance(data, list):
@@ -423,6 +426,8 @@ def check_files(config: PipelineConfig) -> None:
             problems.append(f"{key}: file not found: {value}")
         elif path.is_dir() and name not in FOLDER_KEYS:
             problems.append(f"{key}: {value} is a folder, not a file")
+        elif path.is_file() and path.stat().st_size == 0:
+            problems.append(f"{key}: {path}: the file is empty")
         elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES and (bad := _not_utf8(path)):
             problems.append(f"{key}: {path}: not UTF-8 text ({bad})")
     if problems:

@@ -85,6 +85,7 @@ class RunFolder:
         if not self.exists:
             raise FileNotFoundError(f"{self.path} is not a datagen output folder (no run.json); "
                                     f"run a pipeline first: datagen run pipelines/NAME.yaml")
+        self.read_json("run.json")  # a damaged one is named here, not deep in a reader
         return self
 
     # -- writing ---------------------------------------------------------------------------------
@@ -140,7 +141,8 @@ class RunFolder:
         folder = self.path / "shards"
         if not folder.is_dir():
             return []
-        return [load_json(p) for p in sorted(folder.glob("*.json"))]
+        # a write killed halfway leaves its temporary (.tmp-NAME), never a marker
+        return [load_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
     def finished(self) -> list[str]:
         return [s["shard"] for s in self.shard_stats()]
