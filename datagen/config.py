@@ -263,9 +263,7 @@ def check_backend(backend: BackendConfig, where: str, source: str) -> None:
 def _check_stage_backends(stage: str, block: dict, source: str) -> None:
     """A stage's own backend blocks (e.g. evaluate.judge_backend) are checked like the pipeline's."""
     for key, value in block.items():
-        if (key == "backend" or key.endswith("_backend")) and value is not None:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {stage}.{key}: must be a backend block (a mapping with `type`)")
+        if (key == "backend" or key.endswith("_backend")) and isinstance(value, dict):
             try:
                 backend = BackendConfig.model_validate(value)
             except ValidationError as err:
