@@ -97,10 +97,6 @@ class BackendConfig(BaseModel):
     def key(self) -> str:
         return json.dumps(self.model_dump(), sort_keys=True, default=str)
 
-    def public(self) -> dict[str, Any]:
-        """The block as it may be shown or written: secrets redacted."""
-        return redact(self.model_dump())
-
 
 class RayConfig(Strict):
     """Where and how wide `executor: ray` runs. Does not change the records, so not part of the fingerprint."""
