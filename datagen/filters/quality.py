@@ -1,5 +1,10 @@
 """Heuristic quality checks, each switchable: turn lengths, repetition, truncation, a dangling ':' instruction,
-refusal / self-reference phrases, and language.
+refusal / self-reference phrases, and language. Every record it sees also gets `scores["quality"]` in [0, 1]
+(see `quality_score`), so a dataset can be sorted and cut instead of only kept or rejected.
+
+Truncation: a finish reason "length" is a cut answer; any other (including a missing or "unknown" one) says
+nothing, and the text decides: a Latin-script answer that stops on a letter or a comma ends mid-sentence. Other
+scripts (Arabic, CJK) and emoji have endings of their own, so they are never judged by that rule.
 
 Refusal phrases are phrases only ("As an AI language model", "I cannot fulfill"), never topic words, so answers
 about hard subjects pass. Language id: langdetect with a fixed seed, or fastText lid.176 when `fasttext_model`
@@ -8,12 +13,13 @@ points at the model file and the fasttext package is installed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cached_property
 
 from pydantic import Field
 
 from datagen.filters.base import FilterParams, RecordFilter
-from datagen.filters.repetition import repetition_problem
+from datagen.filters.repetition import repetition_problem, repetition_ratio
 from datagen.records import Record
 
 REFUSAL_PHRASES = [
@@ -25,6 +31,15 @@ REFUSAL_PHRASES = [
     "openai's policy", "against my programming",
 ]
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """A Latin-script text that stops on a letter or a comma (emoji and other scripts end as they like)."""
+    text = text.rstrip()
+    if not text or _SENTENCE_END.search(text):
+        return False
+    last = text[-1]
+    return last in ",([{" or unicodedata.name(last, "").startswith("LATIN")
 
 
 class QualityParams(FilterParams):
@@ -56,6 +71,24 @@ class Quality(RecordFilter):
                 return problem
         return None
 
+    def apply(self, records: list[Record]) -> list[Record]:
+        out = super().apply(records)
+        for record in out:
+            record.scores["quality"] = self.quality_score(record)
+        return out
+
+    def quality_score(self, record: Record) -> float:
+        """A product of soft signals, each in [0, 1]: complete (not truncated), not repetitive, long enough, not a
+        refusal (the `refusal` classifier's probability when it ran, else the phrase list), no unsupported link."""
+        answer = record.response
+        complete = 0.0 if record.metadata.get("finish_reason") == "length" or ends_mid_sentence(answer) else 1.0
+        repetition = min(1.0, max(0.0, 1.5 - repetition_ratio(answer, self.params.repetition_min_words)))
+        length = min(1.0, len(answer.split()) / 20)
+        refusal = 1.0 - record.scores["refusal"] if "refusal" in record.scores else \
+            (0.0 if self._refusal(record) else 1.0)
+        linked = 0.5 if "unsupported_link" in record.tags else 1.0
+        return round(complete * repetition * length * refusal * linked, 4)
+
     def _lengths(self, record: Record) -> str | None:
         p = self.params
         for m in record.messages:
@@ -81,7 +114,7 @@ class Quality(RecordFilter):
             return None
         if record.metadata.get("finish_reason") == "length":
             return "truncated answer (hit max_tokens)"
-        if self.params.truncation_by_text and not _SENTENCE_END.search(record.response.rstrip()):
+        if self.params.truncation_by_text and ends_mid_sentence(record.response):
             return "truncated answer (ends mid-sentence)"
         return None
 
