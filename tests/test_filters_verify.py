@@ -2,7 +2,7 @@
 record's own input."""
 import pytest
 
-from datagen.filters.arithmetic import Arithmetic, safe_eval, wrong_equations
+from datagen.filters.arithmetic import Arithmetic, asked_value, safe_eval, states_value, wrong_equations
 from datagen.filters.base import FilterContext
 from datagen.filters.code_check import CodeCheck, check_code, python_blocks, run_snippet
 from datagen.filters.links import Links, unsupported
@@ -33,11 +33,28 @@ def test_safe_eval_refuses_anything_but_arithmetic():
     assert safe_eval("9 ** 9 ** 9") is None and safe_eval("1 / 0") is None
 
 
+@pytest.mark.parametrize("instruction,value", [
+    ("What is 144 divided by 12?", 12), ("What is the square of 19?", 361), ("What is 15% of 80?", 12),
+    ("Multiply 45 by 6.", 270), ("What is 9 squared plus 4 squared?", 97), ("Compute (18 + 22) * 3.", 120),
+    ("What is the capital of France?", None), ("A train travels 60 miles per hour for 2.5 hours.", None),
+])
+def test_asked_value(instruction, value):
+    assert asked_value(instruction) == value
+
+
+def test_answer_must_state_the_asked_value():
+    assert states_value("144 divided by 12 is 12.", 12) and not states_value("It is approximately 1.42.", 12)
+    f = Arithmetic(Arithmetic.Params(), FilterContext("arithmetic"))
+    [record] = f.apply([make_record("What is the square of 19?", "The square of 19 is 19.", PROV)])
+    assert record.verdicts[-1].details["equations"] == ["361 (asked) not in the answer"]
+
+
 def test_arithmetic_filter_names_the_equation():
     f = Arithmetic(Arithmetic.Params(), FilterContext("arithmetic"))
     bad, good = f.apply([make_record("What is 32 + 48?", "32 + 48 = 100.", PROV),
                          make_record("What is 32 + 48?", "32 + 48 = 80.", PROV)])
-    assert (bad.verdicts[-1].reason, bad.verdicts[-1].details["equations"]) == ("wrong arithmetic", ["32 + 48 = 100"])
+    assert (bad.verdicts[-1].reason, bad.verdicts[-1].details["equations"]) == \
+        ("wrong arithmetic", ["32 + 48 = 100", "80 (asked) not in the answer"])
     assert good.verdicts[-1].keep
 
 

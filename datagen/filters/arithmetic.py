@@ -1,5 +1,6 @@
 """Wrong arithmetic: every `a op b = c` chain in an answer is re-computed with a small ast-based evaluator (numbers
 and + - * / // % ** only; never eval) and compared with the result the answer states, to the decimals it shows.
+When the instruction itself is a sum ("What is 144 divided by 12?"), its value must appear in the answer.
 
 Code blocks and inline code are skipped (`x = 5` there is an assignment, not a claim).
 """
@@ -59,6 +60,30 @@ def _decimals(side: str) -> int:
     return len(match.group(1)) if match else 0
 
 
+_WORD_OPS = [(r"\s+(?:divided by|over)\s+", " / "), (r"\s+(?:times|multiplied by)\s+", " * "),
+             (r"\s+plus\s+", " + "), (r"\s+minus\s+", " - "), (r"\s+to the power of\s+", " ** "),
+             (r"\b(?:the )?square of ([\d.]+)", r"\1 ** 2"), (r"\b([\d.]+) squared\b", r"\1 ** 2"),
+             (r"\b([\d.]+)% of ([\d.]+)", r"\1 / 100 * \2"), (r"\bmultiply ([\d.]+) by ([\d.]+)", r"multiply \1 * \2"),
+             (r"\bdivide ([\d.]+) by ([\d.]+)", r"divide \1 / \2"), (r"\badd ([\d.]+) and ([\d.]+)", r"add \1 + \2")]
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def asked_value(instruction: str) -> float | None:
+    """The value of the one arithmetic expression an instruction asks for ("Compute (18 + 22) * 3."), else None."""
+    text = _CODE.sub(" ", instruction)
+    for pattern, op in _WORD_OPS:
+        text = re.sub(pattern, op, text, flags=re.IGNORECASE)
+    chains = [m.group(0) for m in _CHAIN.finditer(text) if _OPERATOR.search(m.group(0)) and "=" not in m.group(0)]
+    if len(chains) != 1 or not re.match(r"\s*(?:what is|what's|compute|calculate|evaluate|solve|find|multiply|divide|add)\b", text, re.I):
+        return None
+    return safe_eval(_python(chains[0]))
+
+
+def states_value(answer: str, value: float) -> bool:
+    numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(answer.replace("$", ""))]
+    return any(abs(n - value) <= max(0.01, 1e-6 * abs(value)) for n in numbers)
+
+
 def wrong_equations(text: str) -> list[str]:
     """The equations in `text` whose stated results do not match their left-hand side."""
     wrong = []
@@ -91,5 +116,8 @@ class Arithmetic(Filter):
         out = []
         for record in records:
             wrong = [eq for m in record.messages if m.role in self.params.roles for eq in wrong_equations(m.content)]
+            asked = asked_value(record.instruction)
+            if asked is not None and not states_value(record.response, asked):
+                wrong.append(f"{asked:g} (asked) not in the answer")
             out.append(self.reject(record, "wrong arithmetic", equations=wrong[:5]) if wrong else self.keep(record))
         return out

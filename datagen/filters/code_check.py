@@ -135,7 +135,8 @@ class CodeCheck(Filter):
     def apply(self, records: list[Record]) -> list[Record]:
         out = []
         for record in records:
-            problem = next((p for block in python_blocks(record.response)
-                            if (p := check_code(block, self.params.execute, self.params.timeout_s))), None)
+            # the blocks of one answer are one program: a later block may use an earlier one's function
+            blocks = python_blocks(record.response)
+            problem = check_code("\n".join(blocks), self.params.execute, self.params.timeout_s) if blocks else None
             out.append(self.reject(record, problem[0], detail=problem[1]) if problem else self.keep(record))
         return out
