@@ -84,3 +84,11 @@ def test_quality_score_orders_records():
                                     ("As an AI language model, I cannot explain the sky to you today, sorry.", "stop")]]
     scores = [r.scores["quality"] for r in f.apply(records)]
     assert scores[0] == 1.0 and scores[1] == 0.0 and 0 < scores[2] < 1 and scores[3] == 0.0
+
+
+def test_self_instruct_input_that_repeats_the_instruction():
+    task = "What is the main goal of a person who has to make a career change?"
+    echo = {"instruction": task, "input": task, "finish_reason": "stop"}
+    assert check(f"{task}\n\n{task}", "To find work they enjoy.", echo) == "input repeats the instruction"
+    own = {"instruction": task, "input": "A nurse who wants to teach.", "finish_reason": "stop"}
+    assert check(f"{task}\n\nA nurse who wants to teach.", "To find work they enjoy.", own) is None

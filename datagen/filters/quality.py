@@ -20,6 +20,7 @@ from pydantic import Field
 
 from datagen.filters.base import FilterParams, RecordFilter
 from datagen.filters.repetition import repetition_problem, repetition_ratio
+from datagen.filters.text import normalize_exact
 from datagen.records import Record
 
 REFUSAL_PHRASES = [
@@ -52,6 +53,7 @@ class QualityParams(FilterParams):
     truncation: bool = True
     truncation_by_text: bool = Field(True, description="also flag answers that end mid-sentence")
     colon_instruction: bool = True
+    input_echo: bool = Field(True, description="reject a Self-Instruct input that repeats its instruction")
     refusals: bool = True
     refusal_phrases: list[str] = Field(default_factory=lambda: list(REFUSAL_PHRASES))
     languages: list[str] | None = Field(["en"], description="allowed language codes; null turns the check off")
@@ -66,7 +68,7 @@ class Quality(RecordFilter):
 
     def check(self, record: Record) -> str | None:
         for problem in (self._lengths(record), self._repetition(record), self._truncated(record),
-                        self._colon(record), self._refusal(record), self._language(record)):
+                        self._colon(record), self._echo(record), self._refusal(record), self._language(record)):
             if problem:
                 return problem
         return None
@@ -121,6 +123,13 @@ class Quality(RecordFilter):
     def _colon(self, record: Record) -> str | None:
         if self.params.colon_instruction and record.instruction.rstrip().endswith(":"):
             return "instruction ends with ':' (its input is missing)"
+        return None
+
+    def _echo(self, record: Record) -> str | None:
+        task, given = record.metadata.get("instruction"), record.metadata.get("input")
+        if self.params.input_echo and isinstance(task, str) and isinstance(given, str) and given.strip() and \
+                normalize_exact(given) in normalize_exact(task):
+            return "input repeats the instruction"
         return None
 
     def _refusal(self, record: Record) -> str | None:
