@@ -73,6 +73,7 @@ FILTERS = Registry("filter", {
     "arithmetic": "datagen.filters.arithmetic:Arithmetic",
     "code_check": "datagen.filters.code_check:CodeCheck",
     "links": "datagen.filters.links:Links",
+    "refusal": "datagen.filters.refusal:Refusal",
 })
 
 STAGES = Registry("stage", {
