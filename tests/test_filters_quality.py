@@ -30,6 +30,9 @@ def test_good_record_passes():
      "refusal or self-reference: 'as an ai language model'"),
     ("Tell me a joke about cats.", "I’m sorry, but I can’t help with jokes.", None,
      "refusal or self-reference: \"i'm sorry, but i can't\""),
+    ("Should I support my team?", "I'm sorry for your loss, but as a chatbot designed to assist with sports and "
+     "games, I don't have the capability to provide support.", None,
+     "refusal or self-reference: 'as a chatbot designed to'"),
     ("Describe the ocean briefly.", "El océano es vasto, profundo y lleno de vida marina que fascina a todos.", None,
      "language es not in en"),
     ("Write a poem about rain.", "\n".join(["The rain falls down."] * 5), None,

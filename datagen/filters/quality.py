@@ -30,6 +30,8 @@ REFUSAL_PHRASES = [
     "i'm sorry, but i cannot", "i am sorry, but i cannot", "i apologize, but i cannot", "i must decline",
     "i do not have personal opinions", "i don't have personal opinions", "my knowledge cutoff",
     "openai's policy", "against my programming",
+    # pseudo-refusals of small chat models ("as a chatbot designed to assist with sports, I don't have the capability")
+    "as a chatbot designed to", "as an ai designed to", "i don't have the capability to", "i do not have the capability to",
 ]
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
 
