@@ -101,18 +101,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="held_out", choices=["held_out", "train", "all"])
     parser.add_argument("--safety-llm", action="store_true", help="also measure the LLM safety checker (slow)")
+    parser.add_argument("--without", nargs="*", default=[], help="filters left out of the stack (e.g. refusal)")
     args = parser.parse_args()
+    stack = [(kind, params) for kind, params in DEFAULT_STACK if kind not in args.without]
     rows = load(args.split)
     print(f"{DATA.name}, split {args.split}: {len(rows)} records, "
           f"{sum(r['label'] == 'reject' for r in rows)} labelled reject\n")
     print("## Each filter alone\n\n| filter | rejected | precision | recall | records/s |\n|---|---|---|---|---|")
-    for kind, params in DEFAULT_STACK:
+    for kind, params in stack:
         reasons, speed = run_stack([build(kind, params)], rows)
         p, r, n = precision_recall(rows, reasons)
         print(f"| {kind} | {n} | {p:.2f} | {r:.2f} | {speed:.0f} |")
-    reasons, speed = run_stack([build(kind, params) for kind, params in DEFAULT_STACK], rows)
+    reasons, speed = run_stack([build(kind, params) for kind, params in stack], rows)
     p, r, n = precision_recall(rows, reasons)
-    print(f"\n## Default stack ({', '.join(k for k, _ in DEFAULT_STACK)}): {speed:.0f} records/s\n")
+    print(f"\n## Default stack ({', '.join(k for k, _ in stack)}): {speed:.0f} records/s\n")
     report(rows, reasons)
     unsafe = [row for row in rows if row["reason"] == "unsafe"]
     patterns, _ = run_stack([build("safety", {})], rows)
