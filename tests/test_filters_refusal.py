@@ -28,11 +28,11 @@ def test_held_out_pseudo_refusals_outscore_every_good_answer(head):
 
 def test_scores_every_record_and_rejects_from_the_threshold():
     head = Refusal(Refusal.Params(threshold=0.1), FilterContext("refusal"))
-    text = ("I'm sorry for your loss, but as a chatbot designed to assist with digital tasks, I don't have the "
-            "capability to access personal data.")
-    records = head.apply([make_record("Can you help me avoid it?", text, Provenance(generator="test")),
-                          make_record("How do vaccines work?", "Vaccines train the immune system to recognise a germ "
-                                      "before it makes you ill.", Provenance(generator="test"))])
+    text = ("I'm sorry for your loss, but as a chatbot designed to assist with sports and games, I don't have the "
+            "capability to book tickets.")
+    records = head.apply([make_record("Can you help me with my team?", text, Provenance(generator="test")),
+                          make_record("How do vaccines work?", "Vaccines train the immune system to recognise a germ.",
+                                      Provenance(generator="test"))])
     assert [r.verdicts[-1].keep for r in records] == [False, True]
     assert records[0].verdicts[-1].reason == "refusal or pseudo-refusal"
     assert records[0].scores["refusal"] >= 0.1 > records[1].scores["refusal"]
