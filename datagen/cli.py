@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Callable
 
+from datagen.backends.base import BackendError
 from datagen.config import ConfigError
 
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         command = getattr(importlib.import_module(module), attr)
     try:
         return command(argv[1:])
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, FileNotFoundError, ValueError, BackendError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
