@@ -5,6 +5,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections import Counter
 from typing import Callable
 
 from datagen.backends.base import BackendError
@@ -33,6 +34,11 @@ def cmd_run(argv: list[str]) -> int:
     for name, fs in stats["filters"].items():
         reasons = ", ".join(f"{r}: {n}" for r, n in list(fs["reasons"].items())[:3])
         print(f"  filter {name}: {fs['in']} in, {fs['out']} out" + (f" ({reasons})" if reasons else ""))
+    for name, g in stats["generators"].items():
+        if g.get("shortfall"):
+            lost = ", ".join(f"{r}: {n}" for r, n in Counter(g["discarded"]).most_common(3))
+            print(f"  generator {name}: {g['shortfall']} short of count {g['requested']} ({g['generated']} generated"
+                  + (f"; discarded {lost})" if lost else ")"))
     for name, summary in result.stages.items():
         print(f"  stage {name}: {json.dumps(summary, default=str)[:200]}")
     return 0

@@ -47,9 +47,11 @@ class Backends:
             return self.engines[key]
         return get
 
-    def tokens(self) -> tuple[int, int]:
+    def tokens(self) -> tuple[int, int, int]:
+        """Prompt tokens, completion tokens, and completions without a finish reason, over every engine."""
         return (sum(b.usage.prompt_tokens for b in self.engines.values()),
-                sum(b.usage.completion_tokens for b in self.engines.values()))
+                sum(b.usage.completion_tokens for b in self.engines.values()),
+                sum(b.usage.unknown_finish for b in self.engines.values()))
 
     def close(self) -> None:
         for engine in self.engines.values():
@@ -132,7 +134,7 @@ class Runner:
             start = next((i for i, b in enumerate(batches) if b != i), len(batches))  # first gap
             history = list(self.folder.records(done[:start])) + list(self.folder.rejects(done[:start]))
             self._run_generator(index, generator, filters, start, history)
-        stats = self.folder.summarize([f.ctx.name for f in filters])
+        stats = self.folder.summarize([f.ctx.name for f in filters], {g.name: g.count for g in self.config.generators})
         self.folder.write_json("stats.json", {"run": self.config.name, **stats})
         write_parquet(self.folder.records(), self.folder.path / "records.parquet")
         return stats
@@ -161,12 +163,14 @@ class Runner:
             stats = {
                 "shard": shard_name(index, spec.name, batch), "generator": spec.name, "batch": batch,
                 "generated": len(records), "kept": len(kept), "rejected": len(rejected),
-                "discarded": dict(generator.discarded), "filters": funnel,
+                "discarded": dict(generator.discarded), "flagged": dict(generator.flagged), "filters": funnel,
                 "prompt_tokens": tokens1[0] - tokens0[0], "completion_tokens": tokens1[1] - tokens0[1],
+                "finish_unknown": tokens1[2] - tokens0[2],
                 "filter_tokens": (tokens2[0] - tokens1[0]) + (tokens2[1] - tokens1[1]),
                 "seconds": round(t1 - t0, 4), "filter_seconds": round(t2 - t1, 4),
             }
             generator.discarded.clear()
+            generator.flagged.clear()
             self.folder.write_shard(stats["shard"], kept, rejected, stats)
             bar.update(len(records))
             bar.set_postfix(self._postfix(generator, stats), refresh=False)
@@ -213,17 +217,18 @@ def apply_filters(filters: list[Filter], records: list[Record]) -> tuple[list[Re
             raise RuntimeError(f"filter {f.ctx.name} returned {len(out)} records for {len(alive)}: "
                                f"a filter must return every record it is given")
         reasons: Counter[str] = Counter()
-        alive = []
+        alive, unparsed = [], 0
         for record in out:
             verdict = record.verdicts[-1] if record.verdicts else None
             if verdict is None or verdict.filter != f.ctx.name:
                 raise RuntimeError(f"filter {f.ctx.name} left record {record.id} without its verdict")
             if verdict.keep:
                 alive.append(record)
+                unparsed += bool(verdict.details.get("unparsed"))  # kept without a verdict it could read
             else:
                 reasons[verdict.reason] += 1
                 rejected.append(record)
-        funnel[f.ctx.name] = {"in": len(out), "out": len(alive), "reasons": dict(reasons)}
+        funnel[f.ctx.name] = {"in": len(out), "out": len(alive), "reasons": dict(reasons), "unparsed": unparsed}
     return alive, rejected, funnel
 
 

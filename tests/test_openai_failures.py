@@ -2,50 +2,14 @@
 the server and what it answered; transient ones are retried with backoff; a missing finish reason stays unknown."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from datagen.backends import build_backend
 from datagen.backends.base import BackendError, SamplingParams
 from datagen.cli import main
-
-GOOD = {"id": "x", "object": "text_completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "text": "hello there"}],  # no finish_reason
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
-
-
-class Misbehaving(BaseHTTPRequestHandler):
-    replies: list[tuple[int, bytes]] = []  # (status, body) per request; the last one repeats
-    hits: list[float] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.hits.append(time.monotonic())
-        status, body = self.replies[min(len(self.hits), len(self.replies)) - 1]
-        if status == 0:  # hang up without answering
-            time.sleep(2)
-            return
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
-    Misbehaving.hits = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv, f"http://127.0.0.1:{srv.server_port}/v1"
-    srv.shutdown()
-    srv.server_close()
+from fake_openai import HANG, FakeServer, reply
 
 
 def backend(url, **extra):
@@ -66,27 +30,25 @@ def refused_url():
     (200, b"{}", "answered without choices: '{}'", 1),
     (200, b"<html>not json{", "answered invalid JSON: '<html>not json{'", 1),
 ])
-def test_a_misbehaving_server_is_named_with_what_it_answered(server, status, body, answered, attempts):
-    srv, url = server
-    Misbehaving.replies = [(status, body)]
-    with pytest.raises(BackendError) as err:
-        backend(url).complete(["p"], SamplingParams(max_tokens=4))
+def test_a_misbehaving_server_is_named_with_what_it_answered(status, body, answered, attempts):
+    with FakeServer([(status, body)]) as server:
+        with pytest.raises(BackendError) as err:
+            backend(server.url).complete(["p"], SamplingParams(max_tokens=4))
     message = str(err.value)
-    assert message.startswith(f"openai backend: server {url} {answered}") and "\n" not in message
+    assert message.startswith(f"openai backend: server {server.url} {answered}") and "\n" not in message
     assert "SENTINEL" not in message
-    assert len(Misbehaving.hits) == attempts
+    assert len(server.hits) == attempts
     if attempts > 1:  # exponential backoff: 0.05 s, then 0.1 s
-        gaps = [b - a for a, b in zip(Misbehaving.hits, Misbehaving.hits[1:])]
+        gaps = [b - a for a, b in zip(server.hits, server.hits[1:])]
         assert gaps[0] >= 0.05 and gaps[1] >= 0.1
 
 
-def test_a_transient_failure_is_retried_and_a_missing_finish_reason_stays_unknown(server):
-    srv, url = server
-    Misbehaving.replies = [(500, b"{}"), (200, json.dumps(GOOD).encode())]
-    b = backend(url)
-    [[out]] = b.complete(["p"], SamplingParams(max_tokens=4))
+def test_a_transient_failure_is_retried_and_a_missing_finish_reason_stays_unknown():
+    with FakeServer([(500, b"{}"), reply("hello there")]) as server:
+        b = backend(server.url)
+        [[out]] = b.complete(["p"], SamplingParams(max_tokens=4))
     assert out.text == "hello there" and out.finish_reason is None and out.completion_tokens == 2
-    assert len(Misbehaving.hits) == 2 and b.usage.unknown_finish == 1
+    assert len(server.hits) == 2 and b.usage.unknown_finish == 1
 
 
 def test_a_refused_connection_fails_fast_naming_the_server():
@@ -97,15 +59,14 @@ def test_a_refused_connection_fails_fast_naming_the_server():
     assert time.monotonic() - started < 10
 
 
-def test_a_hanging_server_times_out(server):
-    srv, url = server
-    Misbehaving.replies = [(0, b"")]
-    with pytest.raises(BackendError, match=r"did not answer within 0.5 s \(timeout\)"):
-        backend(url, timeout=0.5, max_retries=0).complete(["p"], SamplingParams(max_tokens=4))
+def test_a_hanging_server_times_out():
+    with FakeServer([(HANG, b"")]) as server:
+        with pytest.raises(BackendError, match=r"did not answer within 0.5 s \(timeout\)"):
+            backend(server.url, timeout=0.5, max_retries=0).complete(["p"], SamplingParams(max_tokens=4))
 
 
 def test_default_timeout_is_not_ten_minutes():
-    b = backend(refused_url())
+    b = build_backend({"type": "openai", "model": "m", "base_url": refused_url()})
     assert b.timeout <= 120 and b.max_retries <= 3
 
 
