@@ -144,7 +144,8 @@ def test_a_source_smaller_than_count_reports_the_shortfall(run_in, capsys):
     from datagen.cli import main
 
     (run_in / "p.yaml").write_text(json.dumps({
-        "name": "short", "generators": [{"type": "import", "count": 9, "sources": [{"path": str(SAMPLES / "dolly.jsonl")}]}],
+        "name": "short",
+        "generators": [{"type": "import", "count": 9, "sources": [{"path": str(SAMPLES / "dolly.jsonl")}]}],
         "filters": []}))
     assert main(["run", str(run_in / "p.yaml"), "--quiet", "--no-stages"]) == 0
     stats = json.loads((run_in / "outputs/short/stats.json").read_text())["generators"]["import"]

@@ -60,7 +60,7 @@ def copies_meta_prompt(evolved: str) -> bool:
     return any(phrase in lower for phrase in load_prompts("evol")["leak_phrases"])
 
 
-def evolution_problem(current: str, evolved: str, finish_reason: str) -> str | None:
+def evolution_problem(current: str, evolved: str, finish_reason: str | None) -> str | None:
     """Why an evolved instruction is unusable, before asking the model anything; None if it may go on."""
     if not evolved.strip():
         return "empty evolution"
