@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from datagen.backends.base import SamplingParams
 from datagen.config import validate_config
 from datagen.generators.answer import Answer
 from datagen.generators.base import GeneratorContext
@@ -67,3 +68,12 @@ def test_a_generator_pipeline_on_the_transformers_backend(run_in, tiny_model_dir
     assert safety["in"] == len(records)
     unparsed = [r for r in folder.records() if r.verdicts[-1].details.get("unparsed")]
     assert safety["unparsed"] == len(unparsed)
+
+
+def test_llamacpp_keeps_a_missing_finish_reason_unknown(embedded_backend, monkeypatch):
+    def no_reason(prompt, **kwargs):
+        return {"choices": [{"text": "Hi", "finish_reason": None}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+    monkeypatch.setattr(embedded_backend.llm, "create_completion", no_reason)
+    [[out]] = embedded_backend.complete(["Say hi."], SamplingParams(max_tokens=2))
+    assert out.text == "Hi" and out.finish_reason is None

@@ -16,6 +16,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tqdm import tqdm
+
 from datagen.backends.base import Backend, BackendError, Completion, Messages, SamplingParams
 from datagen.backends.chat_template import load_template, render_template
 
@@ -92,8 +94,8 @@ class OpenAIBackend(Backend):
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
                 raise self._error(problem + tries) from None
             delay = self.retry_backoff * 2 ** attempt
-            print(f"openai backend: server {self.base_url} {problem}; retry {attempt + 1} of {self.max_retries} "
-                  f"in {delay:g} s", file=sys.stderr)
+            tqdm.write(f"openai backend: server {self.base_url} {problem}; retry {attempt + 1} of "
+                       f"{self.max_retries} in {delay:g} s", file=sys.stderr)  # above any progress bar
             time.sleep(delay)
 
     def _snippet(self, text: str) -> str:
