@@ -72,7 +72,8 @@ def test_a_generator_pipeline_on_the_transformers_backend(run_in, tiny_model_dir
 
 def test_llamacpp_keeps_a_missing_finish_reason_unknown(embedded_backend, monkeypatch):
     def no_reason(prompt, **kwargs):
-        return {"choices": [{"text": "Hi", "finish_reason": None}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+        return {"choices": [{"text": "Hi", "finish_reason": None}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
 
     monkeypatch.setattr(embedded_backend.llm, "create_completion", no_reason)
     [[out]] = embedded_backend.complete(["Say hi."], SamplingParams(max_tokens=2))

@@ -22,7 +22,7 @@ class FakeRequest:
     outputs: list = field(default_factory=list)
 
 
-FINISH = ["stop"]  # the finish reason the stand-in engine reports
+FINISH = {"reason": "stop"}  # what the stand-in engine reports as finish reason
 
 
 @pytest.fixture
@@ -42,7 +42,8 @@ def fake_vllm(monkeypatch, tiny_model_dir):
         def generate(self, inputs, params, use_tqdm=True):
             calls.append(("generate", inputs, params))
             return [FakeRequest(i["prompt_token_ids"], [FakeOutput(f"answer {k} to {len(i['prompt_token_ids'])}",
-                                                                   [1, 2, 3], FINISH[0]) for k in range(p.kwargs["n"])])
+                                                                   [1, 2, 3], FINISH["reason"])
+                                                        for k in range(p.kwargs["n"])])
                     for i, p in zip(inputs, params)]
 
     class FakeSamplingParams:
@@ -88,7 +89,7 @@ def test_rendered_chat_prompt_gets_no_second_bos(fake_vllm):
 
 
 def test_a_missing_finish_reason_stays_unknown(fake_vllm, monkeypatch):
-    monkeypatch.setitem(FINISH, 0, None)
+    monkeypatch.setitem(FINISH, "reason", None)
     backend = build_backend({"type": "vllm", "model": "some/model"})
     [[out]] = backend.complete(["prompt"], SamplingParams(max_tokens=4))
     assert out.finish_reason is None and backend.usage.unknown_finish == 1
