@@ -6,8 +6,10 @@ import errno
 import importlib
 import json
 import sys
+from collections import Counter
 from typing import Callable
 
+from datagen.backends.base import BackendError
 from datagen.config import ConfigError, redact_text
 
 # OSErrors that come from the user's files and folders, not from a bug
@@ -37,6 +39,11 @@ def cmd_run(argv: list[str]) -> int:
     for name, fs in stats["filters"].items():
         reasons = ", ".join(f"{r}: {n}" for r, n in list(fs["reasons"].items())[:3])
         print(f"  filter {name}: {fs['in']} in, {fs['out']} out" + (f" ({reasons})" if reasons else ""))
+    for name, g in stats["generators"].items():
+        if g.get("shortfall"):
+            lost = ", ".join(f"{r}: {n}" for r, n in Counter(g["discarded"]).most_common(3))
+            print(f"  generator {name}: {g['shortfall']} short of count {g['requested']} ({g['generated']} generated"
+                  + (f"; discarded {lost})" if lost else ")"))
     for name, summary in result.stages.items():
         print(f"  stage {name}: {json.dumps(summary, default=str)[:200]}")
     return 0
@@ -108,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted (a rerun of the same command resumes)", file=sys.stderr)
         return 130
-    except (ConfigError, ValueError, *USER_OS_ERRORS) as err:
+    except (ConfigError, ValueError, BackendError, *USER_OS_ERRORS) as err:
         return _user_error(err)
     except OSError as err:
         if err.errno in USER_ERRNOS:

@@ -181,31 +181,41 @@ class RunFolder:
         return load_json(path) if path.is_file() else None
 
     # -- summaries -------------------------------------------------------------------------------
-    def summarize(self, filter_order: list[str]) -> dict[str, Any]:
-        """stats.json: totals per generator and the filter funnel, summed over finished shards."""
-        gens: dict[str, Counter] = defaultdict(Counter)
+    def summarize(self, filter_order: list[str], requested: dict[str, int] | None = None) -> dict[str, Any]:
+        """stats.json: totals per generator and the filter funnel, summed over finished shards. `requested`
+        (generator -> count) adds how many records each was asked for and how many it fell short."""
+        requested = requested or {}
+        gens: dict[str, Counter] = defaultdict(Counter, {name: Counter() for name in requested})
         discarded: dict[str, Counter] = defaultdict(Counter)
-        funnel: dict[str, dict[str, Any]] = {f: {"in": 0, "out": 0, "reasons": Counter()} for f in filter_order}
+        flagged: dict[str, Counter] = defaultdict(Counter)
+        funnel: dict[str, dict[str, Any]] = {f: {"in": 0, "out": 0, "reasons": Counter(), "unparsed": 0}
+                                             for f in filter_order}
         for s in self.shard_stats():
             g = gens[s["generator"]]
-            for key in ("generated", "kept", "rejected", "prompt_tokens", "completion_tokens", "filter_tokens"):
+            for key in ("generated", "kept", "rejected", "prompt_tokens", "completion_tokens", "filter_tokens",
+                        "finish_unknown"):
                 g[key] += s.get(key, 0)
             g["batches"] += 1
             g["seconds"] += s.get("seconds", 0.0)
             g["filter_seconds"] += s.get("filter_seconds", 0.0)
             discarded[s["generator"]].update(s.get("discarded", {}))
+            flagged[s["generator"]].update(s.get("flagged", {}))
             for fname, fs in s.get("filters", {}).items():
-                f = funnel.setdefault(fname, {"in": 0, "out": 0, "reasons": Counter()})
+                f = funnel.setdefault(fname, {"in": 0, "out": 0, "reasons": Counter(), "unparsed": 0})
                 f["in"] += fs["in"]
                 f["out"] += fs["out"]
                 f["reasons"].update(fs["reasons"])
+                f["unparsed"] += fs.get("unparsed", 0)
         generators = {}
         for name, g in gens.items():
             secs = g["seconds"] or 1e-9
             generators[name] = {**g, "seconds": round(g["seconds"], 3), "filter_seconds": round(g["filter_seconds"], 3),
                                 "records_per_s": round(g["generated"] / secs, 3),
                                 "tokens_per_s": round(g["completion_tokens"] / secs, 1),
-                                "discarded": dict(discarded[name])}
+                                "discarded": dict(discarded[name]), "flagged": dict(flagged[name])}
+            if name in requested:
+                generators[name].update(requested=requested[name],
+                                        shortfall=max(0, requested[name] - g["generated"]))
         for f in funnel.values():
             f["rejected"] = f["in"] - f["out"]
             f["reasons"] = dict(f["reasons"].most_common())

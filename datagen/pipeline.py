@@ -49,9 +49,11 @@ class Backends:
             return self.engines[key]
         return get
 
-    def tokens(self) -> tuple[int, int]:
+    def tokens(self) -> tuple[int, int, int]:
+        """Prompt tokens, completion tokens, and completions without a finish reason, over every engine."""
         return (sum(b.usage.prompt_tokens for b in self.engines.values()),
-                sum(b.usage.completion_tokens for b in self.engines.values()))
+                sum(b.usage.completion_tokens for b in self.engines.values()),
+                sum(b.usage.unknown_finish for b in self.engines.values()))
 
     def close(self) -> None:
         for engine in self.engines.values():
@@ -152,7 +154,7 @@ class Runner:
             generator = self._build_generator(index)
             done = [s for s in finished if s.startswith(f"{index:02d}-{spec.name}-")]
             self._run_generator(index, generator, filters, len(done), list(self.folder.in_order(done)))
-        stats = self.folder.summarize([f.ctx.name for f in filters])
+        stats = self.folder.summarize([f.ctx.name for f in filters], {g.name: g.count for g in self.config.generators})
         self.folder.write_json("stats.json", {"run": self.config.name, **stats})
         write_parquet(self.folder.records(), self.folder.path / "records.parquet")
         return stats
@@ -209,12 +211,14 @@ class Runner:
             stats = {
                 "shard": shard_name(index, spec.name, batch), "generator": spec.name, "batch": batch,
                 "generated": len(records), "kept": len(kept), "rejected": len(rejected),
-                "discarded": dict(generator.discarded), "filters": funnel,
+                "discarded": dict(generator.discarded), "flagged": dict(generator.flagged), "filters": funnel,
                 "prompt_tokens": tokens1[0] - tokens0[0], "completion_tokens": tokens1[1] - tokens0[1],
+                "finish_unknown": tokens1[2] - tokens0[2],
                 "filter_tokens": (tokens2[0] - tokens1[0]) + (tokens2[1] - tokens1[1]),
                 "seconds": round(t1 - t0, 4), "filter_seconds": round(t2 - t1, 4),
             }
             generator.discarded.clear()
+            generator.flagged.clear()
             self.folder.write_shard(stats["shard"], kept, rejected, stats, order)
             bar.update(len(records))
             bar.set_postfix(self._postfix(generator, stats), refresh=False)
@@ -263,17 +267,18 @@ def apply_filters(filters: list[Filter], records: list[Record]
             raise RuntimeError(f"filter {f.ctx.name} returned {len(out)} records for {len(alive)}: "
                                f"a filter must return every record it is given")
         reasons: Counter[str] = Counter()
-        positions, alive = [i for i, _ in alive], []
+        positions, alive, unparsed = [i for i, _ in alive], [], 0
         for position, record in zip(positions, out):
             verdict = record.verdicts[-1] if record.verdicts else None
             if verdict is None or verdict.filter != f.ctx.name:
                 raise RuntimeError(f"filter {f.ctx.name} left record {record.id} without its verdict")
             if verdict.keep:
                 alive.append((position, record))
+                unparsed += bool(verdict.details.get("unparsed"))  # kept without a verdict it could read
             else:
                 reasons[verdict.reason] += 1
                 rejected.append((position, record))
-        funnel[f.ctx.name] = {"in": len(out), "out": len(alive), "reasons": dict(reasons)}
+        funnel[f.ctx.name] = {"in": len(out), "out": len(alive), "reasons": dict(reasons), "unparsed": unparsed}
     rejected.sort(key=lambda pair: pair[0])
     kept_at = {i for i, _ in alive}
     order = "".join("k" if i in kept_at else "r" for i in range(len(records)))

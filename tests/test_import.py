@@ -129,6 +129,30 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
         imported([{"path": str(unknown)}])
 
 
+def test_on_error_discard_counts_broken_json_lines(tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"instruction": "Hi", "output": "Hello"}) + "\n{\"instruction\": \"cut off\n"
+                      + json.dumps({"instruction": "Bye", "output": "Goodbye"}) + "\n")
+    with pytest.raises(ValueError, match=r"broken\.jsonl: line 2: not valid JSON"):
+        imported([{"path": str(broken)}])
+    gen, out = imported([{"path": str(broken)}], on_error="discard")
+    assert sorted(r.instruction for r in out) == ["Bye", "Hi"]
+    assert gen.discarded == {"broken: line not valid JSON": 1}
+
+
+def test_a_source_smaller_than_count_reports_the_shortfall(run_in, capsys):
+    from datagen.cli import main
+
+    (run_in / "p.yaml").write_text(json.dumps({
+        "name": "short",
+        "generators": [{"type": "import", "count": 9, "sources": [{"path": str(SAMPLES / "dolly.jsonl")}]}],
+        "filters": []}))
+    assert main(["run", str(run_in / "p.yaml"), "--quiet", "--no-stages"]) == 0
+    stats = json.loads((run_in / "outputs/short/stats.json").read_text())["generators"]["import"]
+    assert stats["requested"] == 9 and stats["generated"] == 4 and stats["shortfall"] == 5
+    assert "generator import: 5 short of count 9 (4 generated)" in capsys.readouterr().out
+
+
 def test_end_to_end_import_pipeline(run_in):
     config = validate_config({
         "name": "import-e2e", "seed": 2,
@@ -139,6 +163,7 @@ def test_end_to_end_import_pipeline(run_in):
     result = run_pipeline(config, quiet=True)
     stats = result.stats["generators"]["import"]
     assert stats["generated"] == 12 and stats["kept"] + stats["rejected"] == 12
+    assert stats["requested"] == 12 and stats["shortfall"] == 0
     lines = [json.loads(line) for f in sorted((Path(result.path) / "records").glob("*.jsonl")) for line in open(f)]
     assert len(lines) == stats["kept"] and all(r["provenance"]["generator"] == "import" for r in lines)
 

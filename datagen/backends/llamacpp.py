@@ -70,7 +70,7 @@ class LlamaCppBackend(Backend):
                     presence_penalty=params.presence_penalty,
                 )
                 choice, usage = out["choices"][0], out["usage"]
-                choices.append(Completion(choice["text"], choice.get("finish_reason") or "stop",
+                choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
                                           usage["prompt_tokens"], usage["completion_tokens"]))
             results.append(choices)
         return results

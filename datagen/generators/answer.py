@@ -40,8 +40,11 @@ class Answer(Generator):
         return self._items
 
     def _read(self, value: str) -> list[tuple[str, str]]:
-        path = self.ctx.resolve_path(value, f"generators.{self.ctx.name}.file")
+        key = f"generators.{self.ctx.name}.file"
+        path = self.ctx.resolve_path(value, key)
         lines = path.read_text(encoding="utf-8").splitlines()
+        if not any(line.strip() for line in lines):
+            raise ValueError(f"{path} ({key}) is empty: it holds no instructions")
         if path.suffix != ".jsonl":
             return [(f"{path.name}:{n}", line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
         items = []

@@ -107,8 +107,13 @@ def sni_rows(task: dict, path: Path, positive_examples: int) -> list[dict]:
             for inst in task["Instances"]]
 
 
-def read_file(path: Path, positive_examples: int = 0) -> tuple[list[dict], str | None]:
-    """Rows of a local .json / .jsonl file, and the format when the file's shape decides it."""
+class BrokenLine(str):
+    """Stands in the rows for a .jsonl line that is not JSON (with keep_broken): the problem, as text."""
+
+
+def read_file(path: Path, positive_examples: int = 0, keep_broken: bool = False) -> tuple[list, str | None]:
+    """Rows of a local .json / .jsonl file, and the format when the file's shape decides it. A .jsonl line that is
+    not JSON raises, or with `keep_broken` stays in the rows as a BrokenLine, for the caller to count."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".jsonl":
         rows = []
@@ -117,7 +122,10 @@ def read_file(path: Path, positive_examples: int = 0) -> tuple[list[dict], str |
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}: line {n}: not valid JSON ({err})") from None
+                    problem = f"{path}: line {n}: not valid JSON ({err})"
+                    if not keep_broken:
+                        raise ValueError(problem) from None
+                    rows.append(BrokenLine(problem))
         return _seed_tasks_expanded(rows, path)
     try:
         data = json.loads(text)
