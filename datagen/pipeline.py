@@ -23,7 +23,7 @@ from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_p
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
 from datagen.output import RunFolder, shard_name
-from datagen.parquet import write_parquet
+from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record
 from datagen.registry import FILTERS, GENERATORS, STAGES
 from datagen.stages import StageContext
@@ -157,7 +157,8 @@ class Runner:
             self._run_generator(index, generator, filters, start, history)
         stats = self.folder.summarize([f.ctx.name for f in filters])
         self.folder.write_json("stats.json", {"run": self.config.name, **stats})
-        write_parquet(self.folder.records(), self.folder.path / "records.parquet")
+        schema, row = with_fields(self.folder.records())  # one column per parsed field, if any
+        write_parquet(self.folder.records(), self.folder.path / "records.parquet", schema=schema, row=row)
         return stats
 
     def _warm_start(self, filters: list[Filter], shards: list[str]) -> None:

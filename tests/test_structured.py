@@ -29,9 +29,11 @@ def test_schema_becomes_a_pydantic_model_that_validates():
         "q": "why?", "n": 2, "tags": ["a"], "inner": {"ok": True}}
     # prose or a code fence around the object (an unconstrained engine) is tolerated
     assert schema.parse('Here:\n```json\n{"q": "why?", "tags": []}\n```')["n"] is None
-    for text, reason in [('{"q": "why?"}', "schema: tags: missing"), ('{"q": "a", "tags": []}', "schema: q: string_too_short"),
+    for text, reason in [('{"q": "why?"}', "schema: tags: missing"),
+                         ('{"q": "a", "tags": []}', "schema: q: string_too_short"),
                          ('{"q": "why?", "tags": ["c"]}', "schema: tags.0: literal_error"),
-                         ('{"q": "why?", "tags": [], "n": 0}', "schema: n: greater_than_equal"), ("no json", "not JSON")]:
+                         ('{"q": "why?", "tags": [], "n": 0}', "schema: n: greater_than_equal"),
+                         ("no json", "not JSON")]:
         with pytest.raises(InvalidOutput) as err:
             schema.parse(text)
         assert err.value.reason == reason
