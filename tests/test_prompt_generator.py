@@ -128,11 +128,11 @@ def test_multi_step_records_fields_and_counted_failures():
 def test_failed_checks_are_counted_and_unknown_names_are_errors():
     backend = Scripted()
     params = {**QA, "steps": [{**QA["steps"][0], "checks": ["level > 5"]}], "user": None, "assistant": None,
-              "max_retries": 0}
+              "max_retries": 2}
     gen = generator(params, count=3, backend=backend)
     gen._items = [(i, "x", {"topic": "tides"}) for i in (1, 2, 4)]
     assert [r for b in gen.batches(0, []) for r in b] == []
-    assert gen.discarded["question: check failed: level > 5"] == 3
+    assert gen.discarded["question: check failed: level > 5"] == 3  # counted once each: checks are not retried
     params["steps"][0]["checks"] = ["levle > 5"]
     gen = generator(params, count=3, backend=backend)
     gen._items = [(1, "x", {"topic": "tides"})]

@@ -4,8 +4,9 @@ Each record runs the steps in order (say question, then answer, then critique); 
 row's columns, the sampled variables and every earlier step (`{{ question }}` is its text, `{{ question.x }}` its
 parsed field x). A step may declare a JSON schema (or a pydantic model `module:Class`): decoding is constrained
 where the engine can, the answer is validated, and its fields are kept. A step may declare checks. An answer that
-fails gets a counted reason and is retried with a new seed (`max_retries`); a record whose step never passes is
-dropped with a counted reason, never written. `user` and `assistant` are templates over the same names that make
+is invalid (empty, not JSON, against the schema) gets a counted reason and is asked again with a new seed
+(`max_retries`); one that fails a check is counted and dropped (a check is a verdict, not asked until it passes).
+Nothing invalid is written. `user` and `assistant` are templates over the same names that make
 the record's two turns (default: the last step's prompt and answer).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ConfigDict, Field, field_validator
 
-from datagen.backends.base import SamplingParams
+from datagen.backends.base import Completion, SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
 from datagen.generators.checks import Check
 from datagen.generators.passages import load_dataset_rows
@@ -72,7 +73,7 @@ class PromptParams(GeneratorParams):
                                                "step's prompt)")
     assistant: str | None = Field(None, description="Jinja template of the record's assistant turn (default: the "
                                                     "last step's answer)")
-    max_retries: int = Field(2, ge=0, description="new tries, each with a new seed, for an answer that fails")
+    max_retries: int = Field(2, ge=0, description="new tries, each with a new seed, for an invalid answer")
     task_type: str | None = None
 
     _check_turns = field_validator("system_prompt", "user", "assistant")(_check_template)
@@ -185,27 +186,29 @@ class Prompt(Generator):
             answers = self.ctx.backend.chat([chats[i][1] for i in pending], self._sampling(step, batch, attempt))
             failed = []
             for i, choices in zip(pending, answers):
-                reason = self._accept(step, names[i], chats[i][0], choices[0].text.strip())
+                reason = self._accept(step, names[i], chats[i][0], choices[0])
                 if reason is None:
                     passed.add(i)
                     finish[i] = choices[0].finish_reason
                 else:
                     self.discard(f"{step.name}: {reason}")
-                    failed.append(i)
+                    if not reason.startswith("check failed"):  # a judged answer is not asked again
+                        failed.append(i)
             pending = failed
         if pending:
             self.discard(f"{step.name}: no valid answer in {self.params.max_retries + 1} tries", len(pending))
         return [i for i in alive if i in passed]
 
-    def _accept(self, step: Step, names: dict[str, Any], prompt: str, text: str) -> str | None:
+    def _accept(self, step: Step, names: dict[str, Any], prompt: str, answer: Completion) -> str | None:
         """Store the step's output in `names` and return None, or return why the answer fails."""
+        text = answer.text.strip()
         if not text:
             return "empty answer"
         schema = self.schemas[step.name]
         try:
             fields = schema.parse(text) if schema else {}
         except InvalidOutput as err:
-            return err.reason
+            return f"{err.reason} (cut off at max_tokens)" if answer.finish_reason == "length" else err.reason
         scope = {**names, **fields, "text": text}
         for check in step.checks:
             if not check.passes(scope):
