@@ -175,3 +175,17 @@ def test_sigkill_mid_write_leaves_a_usable_cache(tmp_path):
         assert json.loads(value)[0]["text"] == key.split("-")[0] * 2000
     store.put_many({"after": [Completion("ok")]})
     assert store.get_many(["after"])["after"][0].text == "ok"
+
+
+def test_no_cache_flag(run_in, capsys):
+    import yaml
+
+    from datagen.cli import main
+
+    config = answer_config("flag")
+    config["generators"][0].update(count=1, batch_size=1, max_tokens=4)
+    (run_in / "p.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(run_in / "p.yaml"), "--quiet", "--no-cache"]) == 0
+    assert not (run_in / "outputs/.cache").exists()
+    assert main(["run", str(run_in / "p.yaml"), "--quiet", "--restart"]) == 0
+    assert "cache: 0 of 1 model inputs answered from the cache" in capsys.readouterr().out

@@ -94,3 +94,26 @@ def test_vllm_gets_its_structured_output_params(fake_vllm, monkeypatch, api):  #
     first, second = [c[2] for c in calls if c[0] == "generate"]
     assert [p.kwargs[api] for p in first] == [(api.split("_")[0], {"json": LABEL})] * 2
     assert api not in second[0].kwargs
+
+
+@pytest.mark.slow
+def test_structured_pipeline_writes_only_valid_records_and_reruns_from_cache(run_in):
+    """The shipped pipeline, cut to 2 records: every kept record's fields validate; a rerun makes no model call."""
+    import yaml
+
+    from datagen.config import validate_config
+    from datagen.output import RunFolder
+    from datagen.pipeline import run_pipeline
+    from test_cache import ROOT
+
+    data = yaml.safe_load((ROOT / "pipelines/structured.yaml").read_text())
+    data["generators"][0].update(count=2, batch_size=2)
+    data["generators"][0]["seed_data"] = str(ROOT / "seeds/passages/passages.jsonl")
+    first = run_pipeline(validate_config(data), quiet=True)
+    schema = OutputSchema(data["generators"][0]["steps"][0]["schema"])
+    for record in RunFolder(first.path).records():
+        schema.model.model_validate(record.metadata["fields"]["qa"])
+        assert record.messages[-1].content == record.metadata["fields"]["qa"]["answer"]
+    again = run_pipeline(validate_config(data), quiet=True, restart=True)
+    assert again.stats["cache"]["hits"] == again.stats["cache"]["calls"] == first.stats["cache"]["calls"] > 0
+    assert again.stats["kept"] == first.stats["kept"]
