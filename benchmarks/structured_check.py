@@ -8,6 +8,7 @@ Runs (or resumes) the pipeline, then reruns it with restart (the cache kept) and
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -55,10 +56,12 @@ def main() -> None:
     again_seconds = time.perf_counter() - started
     total_again, valid_again = validate(RunFolder(again.path))
 
+    cores, load = os.cpu_count() or 1, os.getloadavg()[0]
     print(f"# {config.name}: structured output and the call cache\n")
     print(f"- command: `python benchmarks/structured_check.py {args.pipeline}`")
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
-          f"CPU only; see the results file for how busy it was\n")
+          f"{cores} cores, no GPU; load average {load:.1f} at the end"
+          + (" (a busy machine: the seconds are not clean measurements)" if load > cores else "") + "\n")
     print("| run | records kept | fields valid against the schema | model inputs | from the cache | "
           "completion tokens | seconds |")
     print("|---|---|---|---|---|---|---|")
