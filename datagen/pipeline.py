@@ -10,6 +10,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +42,7 @@ class Backends:
         def get() -> Backend:
             key = config.key()
             if key not in self.engines:
-                build = lambda: self._build(config)  # noqa: E731
+                build = partial(self._build, config)
                 self.engines[key] = (CachedBackend(build, config.model_dump(), self.cache) if self.cache
                                      else build())
             return self.engines[key]
