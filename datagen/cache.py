@@ -98,7 +98,9 @@ class CallStore:
 
 
 def engine_key(config: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in config.items() if k not in _NOT_IN_KEY}, sort_keys=True, default=str)
+    """A hash of the backend block (never the block itself: it may hold an API key)."""
+    data = json.dumps({k: v for k, v in config.items() if k not in _NOT_IN_KEY}, sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 class CachedBackend(Backend):

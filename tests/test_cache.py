@@ -189,3 +189,12 @@ def test_no_cache_flag(run_in, capsys):
     assert not (run_in / "outputs/.cache").exists()
     assert main(["run", str(run_in / "p.yaml"), "--quiet", "--restart"]) == 0
     assert "cache: 0 of 1 model inputs answered from the cache" in capsys.readouterr().out
+
+
+def test_an_api_key_in_the_backend_block_never_reaches_the_file(tmp_path):
+    backend = cached(tmp_path, Echo(), {"type": "openai", "model": "m", "api_key": "sk-secret-123"})
+    backend.complete(["a"], SamplingParams(seed=1))
+    assert backend.model == "echo-model"
+    assert b"sk-secret-123" not in (tmp_path / "calls.sqlite").read_bytes()
+    for extra in tmp_path.glob("calls.sqlite-*"):  # WAL and shared-memory files
+        assert b"sk-secret-123" not in extra.read_bytes()
