@@ -23,6 +23,7 @@ def cmd_run(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars; one summary line per step")
     parser.add_argument("--restart", action="store_true", help="delete this run's output and start over")
     parser.add_argument("--no-stages", action="store_true", help="generate and filter only")
+    parser.add_argument("--no-cache", action="store_true", help="call the model for every input (no call cache)")
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--executor", choices=["local", "ray"], help="override executor")
     args = parser.parse_args(argv)
@@ -32,10 +33,14 @@ def cmd_run(argv: list[str]) -> int:
 
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("executor", args.executor)) if v}
     config = load_config(args.pipeline, overrides)
+    if args.no_cache:
+        config.cache.enabled = False
     result = run_pipeline(config, quiet=args.quiet, restart=args.restart, stages=not args.no_stages)
     stats = result.stats
     print(f"{config.name}: {stats['generated']} generated, {stats['kept']} kept, {stats['rejected']} rejected "
           f"-> {result.path}")
+    if stats["cache"]["calls"]:
+        print(f"  cache: {stats['cache']['hits']} of {stats['cache']['calls']} model inputs answered from the cache")
     for name, fs in stats["filters"].items():
         reasons = ", ".join(f"{r}: {n}" for r, n in list(fs["reasons"].items())[:3])
         print(f"  filter {name}: {fs['in']} in, {fs['out']} out" + (f" ({reasons})" if reasons else ""))

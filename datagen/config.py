@@ -109,6 +109,14 @@ class RayConfig(Strict):
     max_restarts: int = Field(3, ge=0, description="times a dead actor is restarted; its calls are retried")
 
 
+class CacheConfig(Strict):
+    """The call cache (datagen/cache.py). Does not change the records, so not part of the fingerprint."""
+
+    enabled: bool = True
+    path: str | None = Field(None, description="SQLite file; default: <output_dir>/.cache/calls.sqlite")
+    max_size_mb: float | None = Field(2048, gt=0, description="oldest answers are dropped past this size")
+
+
 class GeneratorSpec(BaseModel):
     """`type` picks the generator; other keys are its parameters (validated against its Params model)."""
 
@@ -146,6 +154,7 @@ class PipelineConfig(BaseModel):
     output_dir: str = "outputs"
     executor: Literal["local", "ray"] = "local"
     ray: RayConfig = Field(default_factory=RayConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     generators: list[GeneratorSpec] = Field(min_length=1)
     filters: list[FilterSpec] = Field(default_factory=list)

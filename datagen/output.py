@@ -193,7 +193,7 @@ class RunFolder:
         for s in self.shard_stats():
             g = gens[s["generator"]]
             for key in ("generated", "kept", "rejected", "prompt_tokens", "completion_tokens", "filter_tokens",
-                        "finish_unknown"):
+                        "finish_unknown", "cache_calls", "cache_hits", "filter_cache_calls", "filter_cache_hits"):
                 g[key] += s.get(key, 0)
             g["batches"] += 1
             g["seconds"] += s.get("seconds", 0.0)
@@ -223,6 +223,9 @@ class RunFolder:
             "generated": sum(g["generated"] for g in gens.values()),
             "kept": sum(g["kept"] for g in gens.values()),
             "rejected": sum(g["rejected"] for g in gens.values()),
+            # model inputs asked for by generators and filters, and how many the call cache answered
+            "cache": {"calls": sum(g["cache_calls"] + g["filter_cache_calls"] for g in gens.values()),
+                      "hits": sum(g["cache_hits"] + g["filter_cache_hits"] for g in gens.values())},
             "generators": generators,
             "filters": funnel,
         }

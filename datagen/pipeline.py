@@ -12,6 +12,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,34 +21,47 @@ from tqdm import tqdm
 
 from datagen.backends import build_backend
 from datagen.backends.base import Backend
+from datagen.cache import CachedBackend, CallStore
 from datagen.config import BackendConfig, ConfigError, PipelineConfig, check_files, resolve_path
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
 from datagen.output import RunFolder, atomic_write, shard_name
-from datagen.parquet import write_parquet
+from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record
 from datagen.registry import FILTERS, GENERATORS, STAGES
 from datagen.stages import StageContext
 
 
 class Backends:
-    """Engines built on first use and shared by every step that names the same backend block."""
+    """Engines built on first use and shared by every step that names the same backend block; with a call
+    cache (CallStore), each engine sits behind it and is built only when an answer is not cached."""
 
-    def __init__(self, executor: str = "local", ray: Any = None) -> None:
+    def __init__(self, executor: str = "local", ray: Any = None, cache: CallStore | None = None) -> None:
         self.engines: dict[str, Backend] = {}
-        self.executor, self.ray = executor, ray
+        self.executor, self.ray, self.cache = executor, ray, cache
 
     def factory(self, config) -> Callable[[], Backend]:
         def get() -> Backend:
             key = config.key()
             if key not in self.engines:
-                engine = self.engines[key] = build_backend(config, self.executor, self.ray)
-                workers = getattr(engine, "workers", 1)
-                threads = getattr(engine, "threads", None)
-                tqdm.write(f"backend {engine.name} {engine.model}: {workers} worker{'s' * (workers > 1)}"
-                           + (f" x {threads} thread{'s' * (threads > 1)}" if threads else ""))
+                build = partial(self._build, config)
+                self.engines[key] = (CachedBackend(build, config.model_dump(), self.cache) if self.cache
+                                     else build())
             return self.engines[key]
         return get
+
+    def _build(self, config) -> Backend:
+        engine = build_backend(config, self.executor, self.ray)
+        workers = getattr(engine, "workers", 1)
+        threads = getattr(engine, "threads", None)
+        tqdm.write(f"backend {engine.name} {engine.model}: {workers} worker{'s' * (workers > 1)}"
+                   + (f" x {threads} thread{'s' * (threads > 1)}" if threads else ""))
+        return engine
+
+    def cache_counts(self) -> tuple[int, int]:
+        """(inputs asked for, inputs answered from the cache) so far."""
+        cached = [e for e in self.engines.values() if isinstance(e, CachedBackend)]
+        return sum(e.calls for e in cached), sum(e.hits for e in cached)
 
     def tokens(self) -> tuple[int, int, int]:
         """Prompt tokens, completion tokens, and completions without a finish reason, over every engine."""
@@ -59,6 +73,8 @@ class Backends:
         for engine in self.engines.values():
             engine.close()
         self.engines.clear()
+        if self.cache is not None:
+            self.cache.close()
 
 
 @dataclass
@@ -82,12 +98,20 @@ def resolve_output_dir(config: PipelineConfig) -> Path:
     return out if out.is_absolute() else Path.cwd() / out
 
 
+def open_cache(config: PipelineConfig) -> CallStore | None:
+    c = config.cache
+    if not c.enabled:
+        return None
+    path = (Path(c.path).expanduser() if c.path else resolve_output_dir(config) / ".cache" / "calls.sqlite")
+    return CallStore(path, int(c.max_size_mb * 2**20) if c.max_size_mb else None)
+
+
 class Runner:
     def __init__(self, config: PipelineConfig, quiet: bool = False, restart: bool = False) -> None:
         self.config = config
         self.quiet = quiet
         self.folder = RunFolder(run_dir_for(config))
-        self.backends = Backends(config.executor, config.ray)
+        self.backends = Backends(config.executor, config.ray, open_cache(config))
         self._prepare(restart)
 
     # -- setup -----------------------------------------------------------------------------------
@@ -156,7 +180,8 @@ class Runner:
             self._run_generator(index, generator, filters, len(done), list(self.folder.in_order(done)))
         stats = self.folder.summarize([f.ctx.name for f in filters], {g.name: g.count for g in self.config.generators})
         self.folder.write_json("stats.json", {"run": self.config.name, **stats})
-        write_parquet(self.folder.records(), self.folder.path / "records.parquet")
+        schema, row = with_fields(self.folder.records())  # one column per parsed field, if any
+        write_parquet(self.folder.records(), self.folder.path / "records.parquet", schema=schema, row=row)
         return stats
 
     def _resume_point(self) -> list[str]:
@@ -201,13 +226,13 @@ class Runner:
         batches = generator.batches(start, history)
         batch = start
         while True:
-            t0, tokens0 = time.perf_counter(), self.backends.tokens()
+            t0, tokens0, cache0 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
             records = next(batches, None)
             if records is None:
                 break
-            t1, tokens1 = time.perf_counter(), self.backends.tokens()
+            t1, tokens1, cache1 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
             kept, rejected, funnel, order = apply_filters(filters, records)
-            t2, tokens2 = time.perf_counter(), self.backends.tokens()
+            t2, tokens2, cache2 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
             stats = {
                 "shard": shard_name(index, spec.name, batch), "generator": spec.name, "batch": batch,
                 "generated": len(records), "kept": len(kept), "rejected": len(rejected),
@@ -216,6 +241,8 @@ class Runner:
                 "finish_unknown": tokens1[2] - tokens0[2],
                 "filter_tokens": (tokens2[0] - tokens1[0]) + (tokens2[1] - tokens1[1]),
                 "seconds": round(t1 - t0, 4), "filter_seconds": round(t2 - t1, 4),
+                "cache_calls": cache1[0] - cache0[0], "cache_hits": cache1[1] - cache0[1],
+                "filter_cache_calls": cache2[0] - cache1[0], "filter_cache_hits": cache2[1] - cache1[1],
             }
             generator.discarded.clear()
             generator.flagged.clear()

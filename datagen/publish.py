@@ -27,7 +27,7 @@ from pydantic import Field
 
 from datagen.export import export_records
 from datagen.output import RunFolder
-from datagen.parquet import SCHEMA, record_row, write_parquet
+from datagen.parquet import SCHEMA, record_row, with_fields, write_parquet
 from datagen.records import Record
 from datagen.stages import Stage, StageParams
 
@@ -155,14 +155,14 @@ def _write(run: RunFolder, folder: Path, final: Path, params: PublishParams) -> 
         raise ValueError(f"{run.path}: the run kept no records; nothing to publish")
     test = split_ids(ids, params.test_size, params.seed if params.seed is not None else run_seed(run))
     splits = [Split("train", set(ids) - test), *([Split("test", test)] if test else [])]
-    schema = hub_schema(list(score_names))
+    schema, row = with_fields(run.records(), hub_schema(list(score_names)), _hub_row)
     for split in splits:
         split.rows = sum(1 for i in ids if i in split.ids)
         stream = (r for r in run.records() if r.id in split.ids)
         for i, files, chunk in _shards(stream, split.rows, params.shard_rows):
             name = f"data/{split.name}-{i:05d}-of-{files:05d}.parquet"
             (folder / "data").mkdir(parents=True, exist_ok=True)
-            write_parquet(chunk, folder / name, schema=schema, row=_hub_row)
+            write_parquet(chunk, folder / name, schema=schema, row=row)
             split.files.append(name)
     exports = {}
     if params.exports:

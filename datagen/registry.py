@@ -57,6 +57,7 @@ GENERATORS = Registry("generator", {
     "magpie": "datagen.generators.magpie:Magpie",
     "evol_instruct": "datagen.generators.evol:EvolInstruct",
     "self_instruct": "datagen.generators.self_instruct:SelfInstruct",
+    "prompt": "datagen.generators.prompt:Prompt",
 })
 
 FILTERS = Registry("filter", {

@@ -28,6 +28,9 @@ class SamplingParams:
     seed: int | None = None
     repetition_penalty: float = 1.0
     presence_penalty: float = 0.0
+    # structured output: a JSON schema the answer must follow. Engines that can constrain decoding do
+    # (llama.cpp grammar, vLLM structured outputs, OpenAI response_format); callers validate the text anyway
+    json_schema: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, (list, str)):

@@ -3,6 +3,7 @@
 Seeding: the whole batch shares one torch generator seeded from params.seed, so a result depends on the batch it
 ran in (still reproducible for the same config and seed). presence_penalty is not supported by transformers and
 is ignored.
+A JSON schema (structured output) does not constrain decoding here; callers validate the answer.
 """
 from __future__ import annotations
 

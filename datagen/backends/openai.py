@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 from tqdm import tqdm
 
@@ -30,7 +31,8 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key: str | None = None,
                  concurrency: int = 8, timeout: float = 120.0, chat_template: str | None = None,
                  bos_token: str = "", eos_token: str = "", max_retries: int = 2, retry_backoff: float = 1.0,
-                 send_repetition_penalty: bool | None = None) -> None:
+                 send_repetition_penalty: bool | None = None,
+                 schema_format: Literal["json_schema", "json_object"] = "json_schema") -> None:
         from openai import OpenAI, Timeout
 
         super().__init__(model)
@@ -47,6 +49,9 @@ class OpenAIBackend(Backend):
         # the OpenAI API itself rejects unknown fields
         self.send_repetition_penalty = ("api.openai.com" not in base_url if send_repetition_penalty is None
                                         else send_repetition_penalty)
+        # how a JSON schema is sent: OpenAI's json_schema response format (OpenAI, vLLM, SGLang, llama.cpp's
+        # llama-server), or json_object with the schema inside (llama-cpp-python's server)
+        self.schema_format = schema_format
 
     def render_chat(self, messages: Messages, add_generation_prompt: bool = True) -> str:
         if not self.template:
@@ -66,6 +71,11 @@ class OpenAIBackend(Backend):
             # not in the OpenAI schema; vLLM and SGLang read repetition_penalty, llama.cpp's server repeat_penalty
             args["extra_body"] = {"repetition_penalty": params.repetition_penalty,
                                   "repeat_penalty": params.repetition_penalty}
+        if params.json_schema is not None:
+            # in the body, so the raw completions endpoint gets it too (vLLM reads it there)
+            args.setdefault("extra_body", {})["response_format"] = (
+                {"type": "json_object", "schema": params.json_schema} if self.schema_format == "json_object"
+                else {"type": "json_schema", "json_schema": {"name": "output", "schema": params.json_schema}})
         return args
 
     def _request(self, resource, **args):

@@ -13,6 +13,7 @@ def to_vllm_params(params: SamplingParams, index: int):
     from vllm import SamplingParams as VllmSamplingParams
 
     return VllmSamplingParams(
+        **_structured_outputs(params),
         n=params.n,
         temperature=params.temperature,
         top_p=params.top_p,
@@ -22,6 +23,19 @@ def to_vllm_params(params: SamplingParams, index: int):
         repetition_penalty=params.repetition_penalty,
         presence_penalty=params.presence_penalty,
     )
+
+
+def _structured_outputs(params: SamplingParams) -> dict:
+    """vLLM's JSON-schema constraint: `structured_outputs` since 0.10.2, `guided_decoding` before."""
+    if params.json_schema is None:
+        return {}
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=params.json_schema)}
+    return {"structured_outputs": StructuredOutputsParams(json=params.json_schema)}
 
 
 class VllmBackend(TokenizerBackend):
