@@ -57,6 +57,7 @@ GENERATORS = Registry("generator", {
     "magpie": "datagen.generators.magpie:Magpie",
     "evol_instruct": "datagen.generators.evol:EvolInstruct",
     "self_instruct": "datagen.generators.self_instruct:SelfInstruct",
+    "prompt": "datagen.generators.prompt:Prompt",
 })
 
 FILTERS = Registry("filter", {
@@ -70,6 +71,10 @@ FILTERS = Registry("filter", {
     "safety": "datagen.filters.safety:Safety",
     "pii": "datagen.filters.pii:Pii",
     "decontam": "datagen.filters.decontam:Decontam",
+    "arithmetic": "datagen.filters.arithmetic:Arithmetic",
+    "code_check": "datagen.filters.code_check:CodeCheck",
+    "links": "datagen.filters.links:Links",
+    "refusal": "datagen.filters.refusal:Refusal",
 })
 
 STAGES = Registry("stage", {

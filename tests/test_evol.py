@@ -96,6 +96,13 @@ def test_failed_evolution_goes_back_to_the_pool():
     assert record.provenance.sources == ["inline:0"] and record.provenance.generator == "evol_instruct"
 
 
+def test_an_equal_check_that_says_neither_is_kept_and_counted():
+    backend = ScriptedBackend(["Explain photosynthesis in C4 plants."], verdicts=["Perhaps."])
+    gen, records = evol(backend, ["Explain photosynthesis."], rounds=1)
+    assert len(records) == 1 and not gen.discarded
+    assert gen.flagged == Counter({"equal check said neither equal nor not equal": 1})
+
+
 def test_chain_grows_and_bad_responses_are_counted():
     backend = ScriptedBackend(["Explain photosynthesis in C4 plants.", "Compare C4 and CAM photosynthesis."],
                               responses=["C4 plants fix carbon twice.", "Sorry, I can't."])

@@ -67,6 +67,25 @@ def test_near_dedup_catches_planted_edits_and_keeps_distinct():
     assert [r.verdicts[-1].details["duplicate_of"] for r in out[-len(copies):]] == [r.id for r in originals]
 
 
+INVISIBLE = ["\u200b", "\u200d", "\u00ad", "\u2060", "\ufeff"]  # zero-width space / joiner, soft hyphen, ...
+
+
+def hide_in_words(text, mark):
+    return " ".join(w[:2] + mark + w[2:] if len(w) > 2 else w for w in text.split())
+
+
+@pytest.mark.parametrize("mark", INVISIBLE)
+def test_invisible_characters_do_not_defeat_either_dedup(mark):
+    original = PLANTED[0][0]
+    hidden = hide_in_words(original, mark)
+    assert hidden != original and len(hidden.split()) == len(original.split())
+    for cls in (DedupExact, DedupNear):
+        f = cls(cls.Params(fields="instruction"), FilterContext(cls.name))
+        first, copy = rec(original), rec(hidden)
+        out = f.apply([first, copy, rec(DISTINCT[0])])
+        assert verdicts(out) == [(True, None), (False, first.id), (True, None)], cls.name
+
+
 def test_near_dedup_state_spans_batches_and_warm_start():
     params = DedupNear.Params(threshold=0.7, num_perm=128, bands=32, rows=4)
     f = DedupNear(params, FilterContext("dedup_near"))

@@ -129,6 +129,30 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
         imported([{"path": str(unknown)}])
 
 
+def test_on_error_discard_counts_broken_json_lines(tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"instruction": "Hi", "output": "Hello"}) + "\n{\"instruction\": \"cut off\n"
+                      + json.dumps({"instruction": "Bye", "output": "Goodbye"}) + "\n")
+    with pytest.raises(ValueError, match=r"broken\.jsonl: line 2: not valid JSON"):
+        imported([{"path": str(broken)}])
+    gen, out = imported([{"path": str(broken)}], on_error="discard")
+    assert sorted(r.instruction for r in out) == ["Bye", "Hi"]
+    assert gen.discarded == {"broken: line not valid JSON": 1}
+
+
+def test_a_source_smaller_than_count_reports_the_shortfall(run_in, capsys):
+    from datagen.cli import main
+
+    (run_in / "p.yaml").write_text(json.dumps({
+        "name": "short",
+        "generators": [{"type": "import", "count": 9, "sources": [{"path": str(SAMPLES / "dolly.jsonl")}]}],
+        "filters": []}))
+    assert main(["run", str(run_in / "p.yaml"), "--quiet", "--no-stages"]) == 0
+    stats = json.loads((run_in / "outputs/short/stats.json").read_text())["generators"]["import"]
+    assert stats["requested"] == 9 and stats["generated"] == 4 and stats["shortfall"] == 5
+    assert "generator import: 5 short of count 9 (4 generated)" in capsys.readouterr().out
+
+
 def test_end_to_end_import_pipeline(run_in):
     config = validate_config({
         "name": "import-e2e", "seed": 2,
@@ -139,6 +163,7 @@ def test_end_to_end_import_pipeline(run_in):
     result = run_pipeline(config, quiet=True)
     stats = result.stats["generators"]["import"]
     assert stats["generated"] == 12 and stats["kept"] + stats["rejected"] == 12
+    assert stats["requested"] == 12 and stats["shortfall"] == 0
     lines = [json.loads(line) for f in sorted((Path(result.path) / "records").glob("*.jsonl")) for line in open(f)]
     assert len(lines) == stats["kept"] and all(r["provenance"]["generator"] == "import" for r in lines)
 
@@ -152,3 +177,55 @@ def test_config_errors_name_the_key():
     base["generators"][0]["sources"] = [{"path": "a.json", "hub": "databricks/databricks-dolly-15k"}]
     with pytest.raises(ConfigError, match="exactly one of `path`"):
         validate_config(base)
+
+
+def test_self_instruct_seed_tasks_give_one_record_per_instance_and_keep_the_classification_flag(tmp_path):
+    seeds = PROJECT_ROOT / "seeds" / "self_instruct_seeds.jsonl"
+    tasks = [json.loads(line) for line in seeds.read_text().splitlines() if line.strip()]
+    multi = tmp_path / "seed_tasks.jsonl"  # the published layout allows several instances per task
+    multi.write_text(json.dumps({"id": "t1", "instruction": "Add the numbers.", "is_classification": False,
+                                 "instances": [{"input": "1 2", "output": "3"}, {"input": "", "output": "0"}]}) + "\n")
+    _, out = imported([{"path": str(seeds)}, {"path": str(multi)}], count=1000, cap=None)
+    assert len(out) == sum(len(t["instances"]) for t in tasks) + 2
+    flags = Counter(r.metadata["is_classification"] for r in out if "source:self_instruct_seeds" in r.tags)
+    assert flags[True] == sum(t["is_classification"] for t in tasks) > 0 and flags[False] > 0
+    pair = sorted((r for r in out if "source:seed_tasks" in r.tags), key=lambda r: r.provenance.sources[0])
+    assert [formats.to_alpaca(r) for r in pair] == [
+        {"instruction": "Add the numbers.", "input": "1 2", "output": "3"},
+        {"instruction": "Add the numbers.", "input": "", "output": "0"}]
+    assert pair[0].provenance.generator_params["format"] == "self_instruct"
+
+
+def test_seed_task_instance_without_output_names_the_row(tmp_path):
+    path = tmp_path / "seeds.jsonl"
+    path.write_text(json.dumps({"instruction": "A", "instances": [{"input": "x", "output": "y"}]}) + "\n"
+                    + json.dumps({"instruction": "B", "instances": [{"input": "x"}]}) + "\n")
+    with pytest.raises(ValueError, match=r"seeds\.jsonl: row 2: every Self-Instruct instance needs an `output`"):
+        imported([{"path": str(path)}])
+
+
+@pytest.mark.parametrize("answer_key", ["response", "completion"])
+def test_prompt_response_and_prompt_completion_rows(tmp_path, answer_key):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Question {i}?", answer_key: f"Answer {i}."}) + "\n"
+                            for i in range(3)))
+    _, out = imported([{"path": str(path)}])
+    assert sorted((r.messages[0].content, r.messages[1].content) for r in out) == [
+        (f"Question {i}?", f"Answer {i}.") for i in range(3)]
+    assert {r.messages[1].role for r in out} == {"assistant"}
+
+
+def test_answer_generator_takes_prompt_as_instruction(tmp_path):
+    from datagen.generators.answer import Answer
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"prompt": "Name a fruit.", "task_type": "qa"}) + "\n"
+                    + json.dumps({"instruction": "Name a tree."}) + "\n" + json.dumps({"question": "?"}) + "\n")
+    ctx = GeneratorContext(name="answer", count=2, batch_size=2, seed=0, resolve_path=lambda value, key: Path(value))
+    gen = Answer(Answer.Params(file=str(path)), ctx)
+    with pytest.raises(ValueError, match=r"prompts\.jsonl: line 3: .*'instruction' \(or 'prompt'\)"):
+        gen.work_items()
+    path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
+    gen = Answer(Answer.Params(file=str(path)), ctx)
+    assert [text for _, text in gen.work_items()] == ["Name a fruit.", "Name a tree."]
+    assert gen._task_types == {"prompts.jsonl:1": "qa", "prompts.jsonl:2": None}

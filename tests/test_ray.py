@@ -82,12 +82,12 @@ def test_killed_worker_loses_no_records(ray_instance, local_outcome, tmp_path):
         deadline = time.time() + 60
         while time.time() < deadline and not runner.folder.finished():
             time.sleep(0.05)
-        engine = next(iter(runner.backends.engines.values()))
+        engine = next(iter(runner.backends.engines.values())).inner  # behind the call cache
         ray.kill(engine.actors[0], no_restart=False)
         killed["pid"] = engine.described[0]["pid"]
 
     def restarted_pid(runner):
-        engine = next(iter(runner.backends.engines.values()))
+        engine = next(iter(runner.backends.engines.values())).inner  # behind the call cache
         killed["restarted_pid"] = ray.get(engine.actors[0].describe.remote())["pid"]
 
     (records, rejects, shards), _ = run(with_output(pipeline("ray-kill", "ray", workers=2), tmp_path),

@@ -22,6 +22,9 @@ class FakeRequest:
     outputs: list = field(default_factory=list)
 
 
+FINISH = {"reason": "stop"}  # what the stand-in engine reports as finish reason
+
+
 @pytest.fixture
 def fake_vllm(monkeypatch, tiny_model_dir):
     from transformers import AutoTokenizer
@@ -39,7 +42,8 @@ def fake_vllm(monkeypatch, tiny_model_dir):
         def generate(self, inputs, params, use_tqdm=True):
             calls.append(("generate", inputs, params))
             return [FakeRequest(i["prompt_token_ids"], [FakeOutput(f"answer {k} to {len(i['prompt_token_ids'])}",
-                                                                   [1, 2, 3]) for k in range(p.kwargs["n"])])
+                                                                   [1, 2, 3], FINISH["reason"])
+                                                        for k in range(p.kwargs["n"])])
                     for i, p in zip(inputs, params)]
 
     class FakeSamplingParams:
@@ -82,3 +86,10 @@ def test_rendered_chat_prompt_gets_no_second_bos(fake_vllm):
     rendered = backend.render_chat([{"role": "user", "content": "hi"}])
     assert inputs[0]["prompt_token_ids"] == tokenizer(rendered, add_special_tokens=False)["input_ids"]
     assert "<|im_end|>" in vparams[0].kwargs["stop"]  # chat stops at the end of the assistant turn
+
+
+def test_a_missing_finish_reason_stays_unknown(fake_vllm, monkeypatch):
+    monkeypatch.setitem(FINISH, "reason", None)
+    backend = build_backend({"type": "vllm", "model": "some/model"})
+    [[out]] = backend.complete(["prompt"], SamplingParams(max_tokens=4))
+    assert out.finish_reason is None and backend.usage.unknown_finish == 1

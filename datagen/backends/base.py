@@ -28,6 +28,9 @@ class SamplingParams:
     seed: int | None = None
     repetition_penalty: float = 1.0
     presence_penalty: float = 0.0
+    # structured output: a JSON schema the answer must follow. Engines that can constrain decoding do
+    # (llama.cpp grammar, vLLM structured outputs, OpenAI response_format); callers validate the text anyway
+    json_schema: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, (list, str)):
@@ -55,7 +58,8 @@ class SamplingParams:
 @dataclass
 class Completion:
     text: str
-    finish_reason: Literal["stop", "length"] | str = "stop"
+    # None: the engine did not say why it stopped. Never read that as "stop": it may have been cut at max_tokens.
+    finish_reason: Literal["stop", "length"] | str | None = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -67,6 +71,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
+    unknown_finish: int = 0  # completions whose engine gave no finish reason
 
     def add(self, results: list[list[Completion]]) -> None:
         self.calls += 1
@@ -74,6 +79,7 @@ class Usage:
             # all n choices share one prompt
             self.prompt_tokens += choices[0].prompt_tokens if choices else 0
             self.completion_tokens += sum(c.completion_tokens for c in choices)
+            self.unknown_finish += sum(c.finish_reason is None for c in choices)
 
 
 @dataclass
@@ -151,6 +157,10 @@ class LazyBackend:
                 raise RuntimeError(f"{self.name} needs a model backend but none is configured")
             self._backend = self.backend_factory()
         return self._backend
+
+
+class BackendError(RuntimeError):
+    """An engine failed in a way the user has to fix (a dead or misbehaving server): a one-line message."""
 
 
 class MissingExtra(ImportError):

@@ -3,6 +3,7 @@
 Seeding: the whole batch shares one torch generator seeded from params.seed, so a result depends on the batch it
 ran in (still reproducible for the same config and seed). presence_penalty is not supported by transformers and
 is ignored.
+A JSON schema (structured output) does not constrain decoding here; callers validate the answer.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ class TransformersBackend(TokenizerBackend):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token  # generation only: training handles pad separately
-        self.model = AutoModelForCausalLM.from_pretrained(
+        # `model` stays the id (provenance, logs, filters read it); the torch module is `lm`
+        self.lm = AutoModelForCausalLM.from_pretrained(
             model, dtype=torch_dtype, trust_remote_code=trust_remote_code, **kwargs
         ).to(self.device).eval()
         self.template = chat_template or self.tokenizer.chat_template
@@ -72,7 +74,7 @@ class TransformersBackend(TokenizerBackend):
         if params.seed is not None:
             torch.manual_seed(params.seed)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **gen_kwargs)
+            out = self.lm.generate(**enc, **gen_kwargs)
         prompt_len = enc["input_ids"].shape[1]
         eos_ids = {tok.eos_token_id, *tok.convert_tokens_to_ids([t for t in self.end_of_turn if t])}
         results = []
@@ -92,7 +94,7 @@ class TransformersBackend(TokenizerBackend):
         return results
 
     def close(self) -> None:
-        self.model = None
+        self.lm = None
         if self.torch.cuda.is_available():
             self.torch.cuda.empty_cache()
 

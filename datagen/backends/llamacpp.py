@@ -1,6 +1,7 @@
 """llama.cpp through llama-cpp-python: the CPU default, running the embedded SmolLM2 GGUF or any GGUF file."""
 from __future__ import annotations
 
+import json
 import os
 
 from datagen.backends.base import Backend, Completion, Messages, MissingExtra, SamplingParams
@@ -47,6 +48,11 @@ class LlamaCppBackend(Backend):
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _complete(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        grammar = None
+        if params.json_schema is not None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(json.dumps(params.json_schema), verbose=False)
         results = []
         for i, prompt in enumerate(prompts):
             if self.adds_bos and self.bos_text and prompt.startswith(self.bos_text):
@@ -68,9 +74,10 @@ class LlamaCppBackend(Backend):
                     min_p=0.0,
                     repeat_penalty=params.repetition_penalty,
                     presence_penalty=params.presence_penalty,
+                    grammar=grammar,
                 )
                 choice, usage = out["choices"][0], out["usage"]
-                choices.append(Completion(choice["text"], choice.get("finish_reason") or "stop",
+                choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
                                           usage["prompt_tokens"], usage["completion_tokens"]))
             results.append(choices)
         return results

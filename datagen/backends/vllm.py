@@ -13,6 +13,7 @@ def to_vllm_params(params: SamplingParams, index: int):
     from vllm import SamplingParams as VllmSamplingParams
 
     return VllmSamplingParams(
+        **_structured_outputs(params),
         n=params.n,
         temperature=params.temperature,
         top_p=params.top_p,
@@ -22,6 +23,19 @@ def to_vllm_params(params: SamplingParams, index: int):
         repetition_penalty=params.repetition_penalty,
         presence_penalty=params.presence_penalty,
     )
+
+
+def _structured_outputs(params: SamplingParams) -> dict:
+    """vLLM's JSON-schema constraint: `structured_outputs` since 0.10.2, `guided_decoding` before."""
+    if params.json_schema is None:
+        return {}
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=params.json_schema)}
+    return {"structured_outputs": StructuredOutputsParams(json=params.json_schema)}
 
 
 class VllmBackend(TokenizerBackend):
@@ -50,7 +64,7 @@ class VllmBackend(TokenizerBackend):
                                ["input_ids"]) for p in prompts]
         outputs = self.llm.generate(inputs, [to_vllm_params(params, i) for i in range(len(prompts))], use_tqdm=False)
         return [
-            [Completion(o.text, o.finish_reason or "stop", len(req.prompt_token_ids), len(o.token_ids))
+            [Completion(o.text, o.finish_reason or None, len(req.prompt_token_ids), len(o.token_ids))
              for o in req.outputs]
             for req in outputs
         ]

@@ -25,9 +25,18 @@ def record_text(record: Record, fields: Fields = "conversation") -> str:
     return "\n".join(m.content for m in record.messages if m.role in roles)
 
 
+def strip_invisible(text: str) -> str:
+    """Drop format characters (Unicode category Cf: zero-width space and joiners, soft hyphen, BOM, direction
+    marks): they do not show, so texts that differ only by them are the same text. Else one inside a word
+    splits it in two and defeats both dedups."""
+    if text.isascii():  # the common case has none
+        return text
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def normalize_exact(text: str) -> str:
     """NFKC + casefold, punctuation dropped and whitespace collapsed: texts that differ only in form compare equal."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
     return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
 
 
@@ -40,7 +49,7 @@ def strip_accents(text: str) -> str:
 def fuzzy_words(text: str) -> list[str]:
     """Near-dedup normalization (as datatrove), as words: lowercase, digits -> 0, punctuation -> space, no combining
     marks. One regex pass; ASCII digits by a translation table, other digits by the regex."""
-    text = strip_accents(unicodedata.normalize("NFKC", text).lower()).translate(_ZERO_DIGITS)
+    text = strip_accents(unicodedata.normalize("NFKC", strip_invisible(text)).lower()).translate(_ZERO_DIGITS)
     if not text.isascii():
         text = _DIGIT.sub("0", text)
     return _PUNCT.sub(" ", text).split()

@@ -1,6 +1,7 @@
 """Answer a given list of instructions with the model (plain response generation).
 
-Instructions come from a file (JSONL with an `instruction` field and an optional `task_type`, or text with one per line) or inline.
+Instructions come from a file (JSONL with an `instruction` or `prompt` field and an optional `task_type`, or text
+with one per line) or inline.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datagen.records import Message, Record
 
 class AnswerParams(GeneratorParams):
     instructions: list[str] = Field(default_factory=list, description="inline instructions")
-    file: str | None = Field(None, description="JSONL (field `instruction`) or .txt, one per line")
+    file: str | None = Field(None, description="JSONL (field `instruction` or `prompt`) or .txt, one per line")
     system_prompt: str | None = None
     temperature: float = 0.7
     top_p: float = 1.0
@@ -39,16 +40,21 @@ class Answer(Generator):
         return self._items
 
     def _read(self, value: str) -> list[tuple[str, str]]:
-        path = self.ctx.resolve_path(value, f"generators.{self.ctx.name}.file")
+        key = f"generators.{self.ctx.name}.file"
+        path = self.ctx.resolve_path(value, key)
         lines = path.read_text(encoding="utf-8").splitlines()
+        if not any(line.strip() for line in lines):
+            raise ValueError(f"{path} ({key}) is empty: it holds no instructions")
         if path.suffix != ".jsonl":
             return [(f"{path.name}:{n}", line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
         items = []
         self._task_types: dict[str, str | None] = getattr(self, "_task_types", {})
         for n, row in jsonl_rows(path):
-            if not isinstance(row.get("instruction"), str):
-                raise ValueError(f"{path}: line {n}: expected a JSON object with a string 'instruction' field")
-            items.append((f"{path.name}:{n}", row["instruction"]))
+            text = row.get("instruction", row.get("prompt"))
+            if not isinstance(text, str):
+                raise ValueError(f"{path}: line {n}: expected a JSON object with a string 'instruction' (or 'prompt') "
+                                 "field")
+            items.append((f"{path.name}:{n}", text))
             self._task_types[f"{path.name}:{n}"] = row.get("task_type")
         return items
 

@@ -64,9 +64,14 @@ class Generator(ABC):
         # model outputs that never became records (unparseable, too similar, ...): reason -> count.
         # The runner moves these into the batch's stats, so no loss goes unreported.
         self.discarded: Counter[str] = Counter()
+        # records kept although a check on them gave no usable answer (e.g. an unparsed judge reply): reason -> count
+        self.flagged: Counter[str] = Counter()
 
     def discard(self, reason: str, count: int = 1) -> None:
         self.discarded[reason] += count
+
+    def flag(self, reason: str, count: int = 1) -> None:
+        self.flagged[reason] += count
 
     # -- for methods with inputs known up front ------------------------------------------------
     def work_items(self) -> Sequence[Any]:

@@ -60,7 +60,7 @@ def copies_meta_prompt(evolved: str) -> bool:
     return any(phrase in lower for phrase in load_prompts("evol")["leak_phrases"])
 
 
-def evolution_problem(current: str, evolved: str, finish_reason: str) -> str | None:
+def evolution_problem(current: str, evolved: str, finish_reason: str | None) -> str | None:
     """Why an evolved instruction is unusable, before asking the model anything; None if it may go on."""
     if not evolved.strip():
         return "empty evolution"
@@ -140,10 +140,13 @@ class EvolInstruct(Answer):
                 verdicts = backend.chat(prompts, judge.replace(seed=self._seed(batch, "judge", rnd)))
                 judged = []
                 for (chain, op, evolved, _), choices in zip(candidates, verdicts):
-                    if parse_equal(choices[0].text) is True:
+                    equal = parse_equal(choices[0].text)
+                    if equal is True:
                         self.discard("no information gain (judged equal)")
-                    else:
-                        judged.append((chain, op, evolved, choices[0].text.strip()))
+                        continue
+                    if equal is None:  # kept, as the method keeps what is not judged equal, but counted
+                        self.flag("equal check said neither equal nor not equal")
+                    judged.append((chain, op, evolved, choices[0].text.strip()))
                 candidates = judged
             responses = backend.chat([head + [{"role": "user", "content": evolved}] for _, _, evolved, _ in candidates],
                                      answer.replace(seed=self._seed(batch, "answer", rnd)))

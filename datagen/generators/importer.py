@@ -14,7 +14,7 @@ from typing import Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.instruction_sets import EXTRA, NATIVE, detect, read_file, to_record
+from datagen.generators.instruction_sets import EXTRA, NATIVE, BrokenLine, detect, read_file, to_record
 from datagen.generators.labelled import DataSource, load_rows
 from datagen.generators.mixing import FLAN_CAP, quotas, sample_rows
 from datagen.records import Record
@@ -79,7 +79,7 @@ class Importer(Generator):
             return src, rows, None, src.hub
         path = self.ctx.resolve_path(src.path, f"{where}.path")
         if path.suffix.lower() in (".json", ".jsonl"):
-            rows, shape = read_file(path, src.positive_examples)
+            rows, shape = read_file(path, src.positive_examples, keep_broken=self.params.on_error == "discard")
         else:
             rows, shape = load_rows(DataSource(data_files=str(path), split=src.split), self.ctx.resolve_path,
                                     where), None
@@ -104,6 +104,9 @@ class Importer(Generator):
         records = []
         for source, row in items:
             src, rows, shape, origin = self.sources()[source]
+            if isinstance(rows[row], BrokenLine):  # only kept with on_error: discard
+                self.discard(f"{src.label()}: line not valid JSON")
+                continue
             try:
                 records.append(self.convert(src, rows[row], shape, row, batch))
             except (ValueError, KeyError, TypeError, ValidationError) as err:

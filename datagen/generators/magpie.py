@@ -72,7 +72,7 @@ _DANGLING = {"a", "an", "the", "and", "or", "but", "to", "of", "with", "for", "i
              "if", "so", "than", "into", "about", "which", "who", "can", "could", "would", "will", "should"}
 
 
-def sanitize_query(text: str, finish_reason: str = "stop", min_words: int = 3) -> tuple[str | None, str | None]:
+def sanitize_query(text: str, finish_reason: str | None = "stop", min_words: int = 3) -> tuple[str | None, str | None]:
     """(clean query, None) or (None, why it was thrown away)."""
     if finish_reason == "length":
         return None, "truncated query"
