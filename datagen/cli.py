@@ -46,10 +46,11 @@ def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="datagen validate", description="Check a pipeline YAML without running it.")
     parser.add_argument("pipeline")
     args = parser.parse_args(argv)
-    from datagen.config import check_files, load_config
+    from datagen.config import check_files, check_inputs, load_config
 
     config = load_config(args.pipeline)
     check_files(config)
+    check_inputs(config)
     print(f"{args.pipeline}: ok ({len(config.generators)} generators, {len(config.filters)} filters, "
           f"stages: {', '.join(config.stages) or 'none'})")
     return 0

@@ -338,6 +338,20 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     return config
 
 
+def check_inputs(config: PipelineConfig) -> None:
+    """Let generators that can check their input files do so (e.g. the columns their templates read); for
+    `datagen validate`, which otherwise only checks the YAML."""
+    from datagen.registry import GENERATORS
+
+    def resolve(value: str, key: str) -> Path:
+        return resolve_path(value, config, key)
+
+    for spec in config.generators:
+        cls = GENERATORS.get(spec.type)
+        if hasattr(cls, "check_inputs"):
+            cls.check_inputs(cls.Params.model_validate(spec.params), resolve, f"{config.source}: generators.{spec.name}")
+
+
 def resolve_path(value: str | Path, config: PipelineConfig | None = None, key: str = "path") -> Path:
     """Find a file named in a config: as given (absolute or from the working directory), next to the config
     file, or in the project folder (for the bundled seeds/)."""

@@ -70,6 +70,10 @@ FILTERS = Registry("filter", {
     "safety": "datagen.filters.safety:Safety",
     "pii": "datagen.filters.pii:Pii",
     "decontam": "datagen.filters.decontam:Decontam",
+    "arithmetic": "datagen.filters.arithmetic:Arithmetic",
+    "code_check": "datagen.filters.code_check:CodeCheck",
+    "links": "datagen.filters.links:Links",
+    "refusal": "datagen.filters.refusal:Refusal",
 })
 
 STAGES = Registry("stage", {

@@ -24,6 +24,7 @@ from datagen.records import Record
 from datagen.stages import Stage, StageParams
 
 TEMPLATES = Path(__file__).parent / "templates"
+REJECTED_PER_REASON = 3  # rejected examples shown per filter reason
 
 # words that open an instruction without saying what it asks for
 FILLER = {"please", "kindly", "can", "could", "would", "will", "you", "i", "now", "also", "then", "so", "ok", "okay"}
@@ -96,6 +97,7 @@ class RunSummary:
     response_lengths: list[int] = field(default_factory=list)
     turns: Counter = field(default_factory=Counter)
     samples: list[Record] = field(default_factory=list)
+    rejected: dict[str, list[Record]] = field(default_factory=dict)  # "filter: reason" -> the first few
 
     def funnel(self) -> list[tuple[str, int]]:
         steps = [("generated", self.stats.get("generated", 0))]
@@ -130,6 +132,11 @@ def summarize_run(run_dir: str | Path, count: Callable[[str], int] | None = None
             summary.samples.append(r)
         elif samples and (j := rng.randrange(i + 1)) < samples:
             summary.samples[j] = r
+    for r in run.rejects():  # a few per reason, so a user sees why records were dropped
+        if (v := r.rejection()) is not None:
+            examples = summary.rejected.setdefault(f"{v.filter}: {v.reason}", [])
+            if len(examples) < REJECTED_PER_REASON:
+                examples.append(r)
     return summary
 
 
@@ -170,6 +177,9 @@ def page_context(summary: RunSummary, charts: dict[str, str], unit: str) -> dict
                 "turns": sum(m.role == "user" for m in r.messages), "instruction": _clip(r.instruction),
                 "response": _clip(r.response), "scores": ", ".join(f"{k}={v:g}" for k, v in r.scores.items())}
                for r in summary.samples]
+    rejected = [{"reason": reason, "examples": [{"id": r.id, "instruction": _clip(r.instruction, 300),
+                                                 "response": _clip(r.response, 300)} for r in records]}
+                for reason, records in sorted(summary.rejected.items())]
     lengths = {}
     for label, values in (("instruction", summary.instruction_lengths), ("response", summary.response_lengths)):
         if values:
@@ -177,7 +187,7 @@ def page_context(summary: RunSummary, charts: dict[str, str], unit: str) -> dict
             lengths[label] = {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1],
                               "mean": round(sum(ordered) / len(ordered), 1)}
     return {"name": summary.name, "stats": stats, "kept": summary.kept, "generators": generators,
-            "filters": filters, "charts": charts, "samples": samples, "unit": unit, "lengths": lengths,
+            "filters": filters, "charts": charts, "samples": samples, "rejected": rejected, "unit": unit, "lengths": lengths,
             "score_names": sorted(summary.scores), "multi_turn": sum(n for t, n in summary.turns.items() if t > 1),
             "distinct_first_words": len(summary.first_words), "distinct_pairs": len(summary.verb_objects),
             "model": model_label((summary.config.get("backend") or {}).get("model", "embedded"))}

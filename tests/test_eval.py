@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from datagen.evaluate import ifeval
 from datagen.evaluate.judge import parse_score, summarize
 from datagen.evaluate.rouge import rouge_l
 
@@ -41,65 +40,6 @@ def test_judge_on_real_model_output(recorded_backend):
     assert scores == [parse_score("Score:" + r) for r in replies]
 
 
-# (instruction, response that passes strictly, response that fails)
-CASES = [
-    ({"type": "word_count", "relation": "less than", "num": 5}, "one two three four", "one two three four five"),
-    ({"type": "word_count", "relation": "at least", "num": 3}, "one two three", "one two"),
-    ({"type": "sentence_count", "relation": "exactly", "num": 2}, "It rains. We stay in!", "It rains."),
-    ({"type": "keywords_include", "keywords": ["toast", "coffee"]}, "Toast and coffee.", "Toast and tea."),
-    ({"type": "keywords_forbidden", "keywords": ["blue"]}, "The sea is green.", "The sea is Blue."),
-    ({"type": "json_format"}, '{"a": [1, 2]}', "{'a': 1}"),
-    ({"type": "json_format"}, '```json\n["x"]\n```', "Here: [1]"),
-    ({"type": "bullet_count", "num": 2}, "* one\n* two", "* one\n* two\n* three"),
-    ({"type": "title"}, "<<Winter>>\nSnow falls.", "Winter\nSnow falls."),
-    ({"type": "no_commas"}, "No commas here.", "Yes, commas."),
-    ({"type": "end_phrase", "phrase": "Have fun!"}, "Go out. Have fun!", "Have fun! Go out."),
-    ({"type": "lowercase"}, "all quiet here.", "All quiet here."),
-    ({"type": "uppercase"}, "WET FLOOR!", "Wet floor!"),
-    ({"type": "sections", "num": 2}, "SECTION 1\nHi\nSECTION 2\nBye", "SECTION 1\nHi"),
-    ({"type": "postscript"}, "Dear Bo,\nHi.\nP.S. See you", "Dear Bo,\nHi."),
-    ({"type": "start_with", "phrase": "Plants"}, "plants use light.", "Light feeds plants."),
-]
-
-
-@pytest.mark.parametrize("instruction, good, bad", CASES, ids=[c[0]["type"] for c in CASES])
-def test_ifeval_checkers_strict(instruction, good, bad):
-    assert ifeval.check(good, instruction) and not ifeval.check(bad, instruction)
-    assert ifeval.check_loose(good, instruction)  # loose never rejects what strict accepts
-
-
-def test_ifeval_loose_forgives_a_preamble_and_markdown_but_not_everything():
-    lower = {"type": "lowercase"}
-    assert not ifeval.check("Sure! Here it is:\nall lowercase now", lower)
-    assert ifeval.check_loose("Sure! Here it is:\nall lowercase now", lower)
-    assert not ifeval.check_loose("Sure! Here it is:\nNot Lowercase\nat all", lower)
-    end = {"type": "end_phrase", "phrase": "Sweet dreams."}
-    assert ifeval.check_loose("**Sweet dreams.**", end) and not ifeval.check("**Sweet dreams.**", end)
-
-
-def test_ifeval_scores_prompt_and_instruction_level():
-    prompts = [{"prompt": "p1", "instructions": [{"type": "no_commas"}, {"type": "lowercase"}]},
-               {"prompt": "p2", "instructions": [{"type": "uppercase"}]}]
-    result = ifeval.score(prompts, ["no commas, Sir", "Intro:\nLOUD"])
-    assert (result["prompt_strict"], result["instruction_strict"]) == (0.0, 0.0)
-    assert result["instruction_strict_count"] == 0 and result["instructions"] == 3
-    assert (result["prompt_loose"], result["instruction_loose"]) == (0.5, pytest.approx(1 / 3, abs=1e-4))
-
-
-def test_project_prompt_set_is_valid_and_covers_ten_types():
-    prompts = ifeval.load_prompts("seeds/ifeval_prompts.jsonl")
-    assert len(prompts) >= 30
-    assert len({i["type"] for p in prompts for i in p["instructions"]}) >= 10
-
-
-def test_bad_prompt_file_names_the_line(tmp_path):
-    path = tmp_path / "p.jsonl"
-    path.write_text('{"prompt": "x", "instructions": [{"type": "no_commas"}]}\n{"prompt": "y", '
-                    '"instructions": [{"type": "rhymes"}]}\n')
-    with pytest.raises(ValueError, match="line 2: unknown instruction type 'rhymes'"):
-        ifeval.load_prompts(path)
-
-
 def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):
     from train_helpers import tiny_model_dir, toy_records
 
@@ -112,8 +52,9 @@ def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):
     train_records(TrainParams(model=str(tiny), max_steps=2, batch_size=4, holdout_task_types=["other"]), records,
                   tmp_path / "run" / "train", log=lambda s: None)
     prompts = tmp_path / "if.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"Say {w} in lowercase.", "instructions": [{"type": "lowercase"}]})
-                               + "\n" for w in ("hi", "bye")))
+    prompts.write_text("".join(json.dumps({"key": n, "prompt": f"Say {w} in lowercase.", "kwargs": [{}],
+                                           "instruction_id_list": ["change_case:english_lowercase"]}) + "\n"
+                               for n, w in enumerate(("hi", "bye"))))
     result = run_stage("evaluate", {"judge": False, "max_new_tokens": 4, "ifeval_prompts": str(prompts)},
                        tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())

@@ -30,6 +30,9 @@ def test_good_record_passes():
      "refusal or self-reference: 'as an ai language model'"),
     ("Tell me a joke about cats.", "I’m sorry, but I can’t help with jokes.", None,
      "refusal or self-reference: \"i'm sorry, but i can't\""),
+    ("Should I support my team?", "I'm sorry for your loss, but as a chatbot designed to assist with sports and "
+     "games, I don't have the capability to provide support.", None,
+     "refusal or self-reference: 'as a chatbot designed to'"),
     ("Describe the ocean briefly.", "El océano es vasto, profundo y lleno de vida marina que fascina a todos.", None,
      "language es not in en"),
     ("Write a poem about rain.", "\n".join(["The rain falls down."] * 5), None,
@@ -56,3 +59,39 @@ def test_gopher_measures():
     assert top_ngram_share(prose, 2) == 0.0 and duplicate_ngram_share(prose, 5) == 0.0
     assert repetition_problem(" ".join(["the rain is falling on the roof"] * 10) + ".") == \
         "top 2-gram share above 0.2"
+
+
+@pytest.mark.parametrize("response", [
+    "🌞 🏖️ 🍉",  # emoji with a variation selector
+    "☀️ 😊 ❤️",
+    "صباح الخير يا صديقي",  # Arabic stops on a letter: not a Latin-script sentence
+    "البحر واسع وعميق ويحمل أسرار الحياة",
+    "おはよう ございます",
+])
+def test_emoji_and_other_scripts_do_not_end_mid_sentence(response):
+    assert check("Reply in your own style, please.", response, {"finish_reason": "stop"}, languages=None) is None
+
+
+@pytest.mark.parametrize("finish_reason", [None, "unknown"])
+def test_unknown_finish_reason_is_judged_by_the_text(finish_reason):
+    metadata = {"finish_reason": finish_reason}
+    assert check("Explain why the sky is blue.", GOOD, metadata) is None
+    assert check("Explain why the sky is blue.", "Because air scatters the blue part of sunlight and", metadata) == \
+        "truncated answer (ends mid-sentence)"
+
+
+def test_quality_score_orders_records():
+    f = Quality(Quality.Params(), FilterContext("quality", seed=0))
+    records = [make_record("Explain why the sky is blue.", text, PROV, metadata={"finish_reason": reason})
+               for text, reason in [(GOOD, "stop"), (GOOD, "length"), ("Blue light scatters more.", "stop"),
+                                    ("As an AI language model, I cannot explain the sky to you today, sorry.", "stop")]]
+    scores = [r.scores["quality"] for r in f.apply(records)]
+    assert scores[0] == 1.0 and scores[1] == 0.0 and 0 < scores[2] < 1 and scores[3] == 0.0
+
+
+def test_self_instruct_input_that_repeats_the_instruction():
+    task = "What is the main goal of a person who has to make a career change?"
+    echo = {"instruction": task, "input": task, "finish_reason": "stop"}
+    assert check(f"{task}\n\n{task}", "To find work they enjoy.", echo) == "input repeats the instruction"
+    own = {"instruction": task, "input": "A nurse who wants to teach.", "finish_reason": "stop"}
+    assert check(f"{task}\n\nA nurse who wants to teach.", "To find work they enjoy.", own) is None

@@ -152,3 +152,55 @@ def test_config_errors_name_the_key():
     base["generators"][0]["sources"] = [{"path": "a.json", "hub": "databricks/databricks-dolly-15k"}]
     with pytest.raises(ConfigError, match="exactly one of `path`"):
         validate_config(base)
+
+
+def test_self_instruct_seed_tasks_give_one_record_per_instance_and_keep_the_classification_flag(tmp_path):
+    seeds = PROJECT_ROOT / "seeds" / "self_instruct_seeds.jsonl"
+    tasks = [json.loads(line) for line in seeds.read_text().splitlines() if line.strip()]
+    multi = tmp_path / "seed_tasks.jsonl"  # the published layout allows several instances per task
+    multi.write_text(json.dumps({"id": "t1", "instruction": "Add the numbers.", "is_classification": False,
+                                 "instances": [{"input": "1 2", "output": "3"}, {"input": "", "output": "0"}]}) + "\n")
+    _, out = imported([{"path": str(seeds)}, {"path": str(multi)}], count=1000, cap=None)
+    assert len(out) == sum(len(t["instances"]) for t in tasks) + 2
+    flags = Counter(r.metadata["is_classification"] for r in out if "source:self_instruct_seeds" in r.tags)
+    assert flags[True] == sum(t["is_classification"] for t in tasks) > 0 and flags[False] > 0
+    pair = sorted((r for r in out if "source:seed_tasks" in r.tags), key=lambda r: r.provenance.sources[0])
+    assert [formats.to_alpaca(r) for r in pair] == [
+        {"instruction": "Add the numbers.", "input": "1 2", "output": "3"},
+        {"instruction": "Add the numbers.", "input": "", "output": "0"}]
+    assert pair[0].provenance.generator_params["format"] == "self_instruct"
+
+
+def test_seed_task_instance_without_output_names_the_row(tmp_path):
+    path = tmp_path / "seeds.jsonl"
+    path.write_text(json.dumps({"instruction": "A", "instances": [{"input": "x", "output": "y"}]}) + "\n"
+                    + json.dumps({"instruction": "B", "instances": [{"input": "x"}]}) + "\n")
+    with pytest.raises(ValueError, match=r"seeds\.jsonl: row 2: every Self-Instruct instance needs an `output`"):
+        imported([{"path": str(path)}])
+
+
+@pytest.mark.parametrize("answer_key", ["response", "completion"])
+def test_prompt_response_and_prompt_completion_rows(tmp_path, answer_key):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Question {i}?", answer_key: f"Answer {i}."}) + "\n"
+                            for i in range(3)))
+    _, out = imported([{"path": str(path)}])
+    assert sorted((r.messages[0].content, r.messages[1].content) for r in out) == [
+        (f"Question {i}?", f"Answer {i}.") for i in range(3)]
+    assert {r.messages[1].role for r in out} == {"assistant"}
+
+
+def test_answer_generator_takes_prompt_as_instruction(tmp_path):
+    from datagen.generators.answer import Answer
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"prompt": "Name a fruit.", "task_type": "qa"}) + "\n"
+                    + json.dumps({"instruction": "Name a tree."}) + "\n" + json.dumps({"question": "?"}) + "\n")
+    ctx = GeneratorContext(name="answer", count=2, batch_size=2, seed=0, resolve_path=lambda value, key: Path(value))
+    gen = Answer(Answer.Params(file=str(path)), ctx)
+    with pytest.raises(ValueError, match=r"prompts\.jsonl: line 3: .*'instruction' \(or 'prompt'\)"):
+        gen.work_items()
+    path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
+    gen = Answer(Answer.Params(file=str(path)), ctx)
+    assert [text for _, text in gen.work_items()] == ["Name a fruit.", "Name a tree."]
+    assert gen._task_types == {"prompts.jsonl:1": "qa", "prompts.jsonl:2": None}

@@ -130,3 +130,11 @@ def test_report_renders_in_headless_chromium(run, report):
     assert rows == 20
     # escaped markup shows as text: a `<script>` in a record is neither run nor swallowed
     assert "<script>alert('x')</script> & a | pipe" in text
+
+
+def test_report_shows_rejected_examples_per_reason(run, report):
+    rejected = summarize_run(run.path).rejected
+    assert {reason: len(records) for reason, records in rejected.items()} == {"length: response too short": 3}
+    folder = run.path / "report"
+    assert (folder / "report.md").read_text().count("| length: response too short | `") == 3
+    assert (folder / "index.html").read_text().count('<tr><td>length: response too short</td>') == 3

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -146,11 +147,40 @@ def test_numbered_list_variants():
 
 def test_instance_parsing_both_orders():
     text = " Paris is lovely\nOutput: Positive\nExample 2\nInput: (none)\nOutput: Neutral\n\nTask: next"
-    assert si.parse_instances(text, classification=False) == [
-        {"input": "Paris is lovely", "output": "Positive"}, {"input": "", "output": "Neutral"}]
+    assert si.parse_instances(text, classification=False) == (
+        [{"input": "Paris is lovely", "output": "Positive"}, {"input": "", "output": "Neutral"}], {})
     text = " Fish\nInput: Salmon\n\nClass label: Bird\nInput: Robin\nClass label: Mammal"
-    assert si.parse_instances(text, classification=True) == [
-        {"input": "Salmon", "output": "Fish"}, {"input": "Robin", "output": "Bird"}]
+    assert si.parse_instances(text, classification=True) == (
+        [{"input": "Salmon", "output": "Fish"}, {"input": "Robin", "output": "Bird"}],
+        {"instance block without a class label or input": 1})
+
+
+def test_instance_output_stops_at_the_next_block_as_in_the_reference():
+    text = (" 3 + 4\nOutput: 7\nOutput 2: 8\nInput: 5 + 5\nOutput: 10\nExample 2\nInput: 2 + 2\n"
+            "Output: 4 Input: 1 + 1\nExample 3\nInput: 9 - 1\nExample 4\nInput: 6 / 2\nOutput: 3")
+    instances, unused = si.parse_instances(text, classification=False, max_instances=1, truncated=True)
+    assert instances == [{"input": "3 + 4", "output": "7"}]
+    assert unused == {"instance cut off by max_tokens": 1, "instance block without an output": 1,
+                      "beyond max_instances": 1}
+    assert si.parse_instances(text, classification=False)[0][1] == {"input": "2 + 2", "output": "4"}
+
+
+def test_instance_parser_on_real_multi_block_output(embedded_backend, seeds):
+    """The small model writes several Input/Output pairs and repeated Output lines in one example."""
+    demos = random.Random(2).sample([s for s in seeds if not s.is_classification and s.instances], 2)
+    prompt = si.instance_prompt("Give a synonym for the given word.", demos, False)
+    choice = embedded_backend.complete([prompt], SamplingParams(temperature=0.7, max_tokens=150,
+                                                                stop=("\nTask:",), seed=2))[0][0]
+    first_block = choice.text.split("Example ")[0]
+    assert first_block.count("Output:") > 1, choice.text  # several pairs in one example: what this test is about
+    instances, _ = si.parse_instances(choice.text, False, max_instances=10,
+                                      truncated=choice.finish_reason == "length")
+    assert instances, choice.text
+    for inst in instances:
+        assert inst["output"] and "Output:" not in inst["output"] and "Input:" not in inst["output"]
+        assert re.search(r"Output\s*\d*\s*:\s*" + re.escape(inst["output"]), choice.text)
+    # read to the end of the block, the first output would carry the model's further pairs
+    assert "Input:" in first_block.split("Output:", 1)[1] and instances[0]["output"] in first_block
 
 
 def test_instance_cleaning_rules():
@@ -270,7 +300,9 @@ def test_end_to_end_on_embedded_model(tmp_path):
         prov = r.provenance
         assert prov.generator == "self_instruct" and prov.model.startswith("embedded:")
         assert prov.sampling["top_p"] == 0.5 and prov.sampling["presence_penalty"] == 2.0
-        assert len(prov.sources) == 8 and set(prov.sources) <= seed_ids  # empty pool: all 8 from seeds
+        # 8 instructions a prompt: all seeds while the pool is empty, then 6 seeds and up to 2 machine ones (a pool
+        # instruction whose instances were all dropped still counts)
+        assert 6 <= len(prov.sources) <= 8 and set(prov.sources) <= seed_ids
         assert set(r.metadata) >= {"instruction", "input", "is_classification"} and r.task_type in kinds
         assert isinstance(r.metadata["is_classification"], bool)
         user = r.metadata["instruction"] + (f"\n\n{r.metadata['input']}" if r.metadata["input"] else "")

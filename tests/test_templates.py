@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from datagen.config import PROJECT_ROOT, resolve_path, validate_config
+from datagen.config import PROJECT_ROOT, load_config, resolve_path, validate_config
 from datagen.generators.base import GeneratorContext
 from datagen.generators.identity import Identity
 from datagen.generators.mixing import mixing_rates, quotas
@@ -247,3 +247,81 @@ def test_hub_datasets_and_named_local_splits(tmp_path, monkeypatch):
     assert record.response == "World" and "storm" in record.instruction
     with pytest.raises(ValueError, match="no split 'test'"):
         make(Templates, {"datasets": [{**spec, "split": "test"}]}).datasets()
+
+
+PROMPTSOURCE = PROJECT_ROOT / "seeds" / "promptsource"
+SHARED = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def test_header_less_csv_with_column_names_and_a_label_offset(tmp_path):
+    """AG News' published train.csv: no header, classes numbered 1-4, where promptsource's templates use 0-3."""
+    data = tmp_path / "train.csv"
+    data.write_text('"3","Wall St. Bears Claw Back","Short-sellers are seeing green again."\n'
+                    '"2","Sox win, 5-3","Boston took the series on Sunday."\n')
+    templates = tmp_path / "ag_news.yaml"
+    templates.write_text(UPSTREAM)
+    gen = make(Templates, {"datasets": [{"data_files": str(data), "header": False, "label_offset": -1,
+                                         "column_names": ["label", "title", "text"], "task_type": "topic",
+                                         "templates": str(templates)}],
+                           "formats": ["zs_noopt"]}, count=2)
+    out = sorted(records(gen), key=lambda r: r.metadata["row"])
+    assert [r.response.split()[0] for r in out] == ["Business", "Sports"]
+    assert "Short-sellers are seeing green again." in out[0].messages[0].content  # the first line is data, not a header
+
+
+def test_glue_rte_renamed_and_relabelled_for_superglue_templates(tmp_path):
+    data = tmp_path / "train.tsv"  # GLUE's RTE layout; TSV is read unquoted, so a leading '"' stays text
+    data.write_text('index\tsentence1\tsentence2\tlabel\n'
+                    '0\tNo WMD were found in Iraq.\tWMD were found in Iraq.\tnot_entailment\n'
+                    '1\t"Quoted, he said.\tHe said something.\tentailment\n')
+    spec = {"data_files": str(data), "task_type": "nli", "columns": {"sentence1": "premise", "sentence2": "hypothesis"},
+            "label_map": {"entailment": 0, "not_entailment": 1},
+            "templates": str(PROMPTSOURCE / "super_glue" / "rte" / "templates.yaml")}
+    gen = make(Templates, {"datasets": [spec], "formats": ["zs_noopt"]}, count=2)
+    out = sorted(records(gen), key=lambda r: r.metadata["row"])
+    assert out[0].response in ("No", "False") and out[1].response in ("Yes", "True")
+    assert '"Quoted, he said.' in out[1].messages[0].content
+    gen = make(Templates, {"datasets": [{**spec, "label_map": {"entailment": 0}}], "formats": ["zs_noopt"]}, count=2)
+    with pytest.raises(ValueError, match=r"label_map: .*train\.tsv row 0: label 'not_entailment' is not mapped"):
+        records(gen)
+
+
+def test_validate_names_template_file_and_missing_column(tmp_path, capsys):
+    from datagen.cli import main
+
+    data = tmp_path / "train.tsv"
+    data.write_text("index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tA man rests.\tentailment\n")
+    rte = PROMPTSOURCE / "super_glue" / "rte" / "templates.yaml"
+    pipeline = tmp_path / "p.yaml"
+    spec = {"data_files": str(data), "task_type": "nli", "templates": str(rte),
+            "columns": {"sentence1": "premise"}, "label_map": {"entailment": 0, "not_entailment": 1}}
+    pipeline.write_text(json.dumps({"name": "v", "generators": [{"type": "templates", "datasets": [spec]}]}))
+    assert main(["validate", str(pipeline)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "generators.templates.datasets.0" in err and str(rte) in err
+    assert "reads column 'hypothesis'" in err and str(data) in err
+    spec["columns"]["sentence2"] = "hypothesis"
+    pipeline.write_text(json.dumps({"name": "v", "generators": [{"type": "templates", "datasets": [spec]}]}))
+    assert main(["validate", str(pipeline)]) == 0
+
+
+def test_header_false_needs_column_names():
+    from datagen.config import ConfigError
+
+    with pytest.raises(ConfigError, match="header: false needs column_names"):
+        validate_config({"name": "x", "generators": [{"type": "templates", "datasets": [
+            {"data_files": "a.csv", "header": False, "task_type": "t", "templates": "t.yaml"}]}]})
+
+
+@pytest.mark.skipif(not (SHARED / "rte" / "train.tsv").is_file(), reason="../shared/data not next to the repository")
+def test_promptsource_glue_pipeline_on_the_published_files(monkeypatch):
+    from datagen.cli import main
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    assert main(["validate", "pipelines/promptsource-glue.yaml"]) == 0
+    config = load_config("pipelines/promptsource-glue.yaml")
+    gen = Templates(Templates.Params.model_validate(config.generators[0].params),
+                    GeneratorContext(name="templates", count=40, batch_size=40, seed=1,
+                                     resolve_path=lambda value, key: resolve_path(value, config, key)))
+    out = records(gen)
+    assert {r.category for r in out} == {"glue_sst2", "super_glue_rte"} and len(out) == 40

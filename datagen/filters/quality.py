@@ -1,5 +1,10 @@
 """Heuristic quality checks, each switchable: turn lengths, repetition, truncation, a dangling ':' instruction,
-refusal / self-reference phrases, and language.
+refusal / self-reference phrases, and language. Every record it sees also gets `scores["quality"]` in [0, 1]
+(see `quality_score`), so a dataset can be sorted and cut instead of only kept or rejected.
+
+Truncation: a finish reason "length" is a cut answer; any other (including a missing or "unknown" one) says
+nothing, and the text decides: a Latin-script answer that stops on a letter or a comma ends mid-sentence. Other
+scripts (Arabic, CJK) and emoji have endings of their own, so they are never judged by that rule.
 
 Refusal phrases are phrases only ("As an AI language model", "I cannot fulfill"), never topic words, so answers
 about hard subjects pass. Language id: langdetect with a fixed seed, or fastText lid.176 when `fasttext_model`
@@ -8,12 +13,14 @@ points at the model file and the fasttext package is installed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cached_property
 
 from pydantic import Field
 
 from datagen.filters.base import FilterParams, RecordFilter
-from datagen.filters.repetition import repetition_problem
+from datagen.filters.repetition import repetition_problem, repetition_ratio
+from datagen.filters.text import normalize_exact
 from datagen.records import Record
 
 REFUSAL_PHRASES = [
@@ -23,8 +30,19 @@ REFUSAL_PHRASES = [
     "i'm sorry, but i cannot", "i am sorry, but i cannot", "i apologize, but i cannot", "i must decline",
     "i do not have personal opinions", "i don't have personal opinions", "my knowledge cutoff",
     "openai's policy", "against my programming",
+    # pseudo-refusals of small chat models ("as a chatbot designed to assist with sports, I don't have the capability")
+    "as a chatbot designed to", "as an ai designed to", "i don't have the capability to", "i do not have the capability to",
 ]
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """A Latin-script text that stops on a letter or a comma (emoji and other scripts end as they like)."""
+    text = text.rstrip()
+    if not text or _SENTENCE_END.search(text):
+        return False
+    last = text[-1]
+    return last in ",([{" or unicodedata.name(last, "").startswith("LATIN")
 
 
 class QualityParams(FilterParams):
@@ -37,6 +55,7 @@ class QualityParams(FilterParams):
     truncation: bool = True
     truncation_by_text: bool = Field(True, description="also flag answers that end mid-sentence")
     colon_instruction: bool = True
+    input_echo: bool = Field(True, description="reject a Self-Instruct input that repeats its instruction")
     refusals: bool = True
     refusal_phrases: list[str] = Field(default_factory=lambda: list(REFUSAL_PHRASES))
     languages: list[str] | None = Field(["en"], description="allowed language codes; null turns the check off")
@@ -51,10 +70,28 @@ class Quality(RecordFilter):
 
     def check(self, record: Record) -> str | None:
         for problem in (self._lengths(record), self._repetition(record), self._truncated(record),
-                        self._colon(record), self._refusal(record), self._language(record)):
+                        self._colon(record), self._echo(record), self._refusal(record), self._language(record)):
             if problem:
                 return problem
         return None
+
+    def apply(self, records: list[Record]) -> list[Record]:
+        out = super().apply(records)
+        for record in out:
+            record.scores["quality"] = self.quality_score(record)
+        return out
+
+    def quality_score(self, record: Record) -> float:
+        """A product of soft signals, each in [0, 1]: complete (not truncated), not repetitive, long enough, not a
+        refusal (the `refusal` classifier's probability when it ran, else the phrase list), no unsupported link."""
+        answer = record.response
+        complete = 0.0 if record.metadata.get("finish_reason") == "length" or ends_mid_sentence(answer) else 1.0
+        repetition = min(1.0, max(0.0, 1.5 - repetition_ratio(answer, self.params.repetition_min_words)))
+        length = min(1.0, len(answer.split()) / 20)
+        refusal = 1.0 - record.scores["refusal"] if "refusal" in record.scores else \
+            (0.0 if self._refusal(record) else 1.0)
+        linked = 0.5 if "unsupported_link" in record.tags else 1.0
+        return round(complete * repetition * length * refusal * linked, 4)
 
     def _lengths(self, record: Record) -> str | None:
         p = self.params
@@ -81,13 +118,20 @@ class Quality(RecordFilter):
             return None
         if record.metadata.get("finish_reason") == "length":
             return "truncated answer (hit max_tokens)"
-        if self.params.truncation_by_text and not _SENTENCE_END.search(record.response.rstrip()):
+        if self.params.truncation_by_text and ends_mid_sentence(record.response):
             return "truncated answer (ends mid-sentence)"
         return None
 
     def _colon(self, record: Record) -> str | None:
         if self.params.colon_instruction and record.instruction.rstrip().endswith(":"):
             return "instruction ends with ':' (its input is missing)"
+        return None
+
+    def _echo(self, record: Record) -> str | None:
+        task, given = record.metadata.get("instruction"), record.metadata.get("input")
+        if self.params.input_echo and isinstance(task, str) and isinstance(given, str) and given.strip() and \
+                normalize_exact(given) in normalize_exact(task):
+            return "input repeats the instruction"
         return None
 
     def _refusal(self, record: Record) -> str | None:

@@ -63,3 +63,13 @@ def repetition_problem(text: str, min_words: int = 50) -> str | None:
         if share > limit:
             return f"duplicate {n}-gram share above {limit}"
     return None
+
+
+def repetition_ratio(text: str, min_words: int = 50) -> float:
+    """The largest measured / allowed ratio over the rules above: 1.0 or more breaks a rule (for a soft score)."""
+    ratios = [duplicate_line_fraction(text) / DUP_LINE_MAX]
+    tokens = [w.lower() for w in _WORD.findall(text)]
+    if len(tokens) >= min_words:
+        ratios += [top_ngram_share(tokens, n) / limit for n, limit in TOP_NGRAM_MAX.items()]
+        ratios += [duplicate_ngram_share(tokens, n) / limit for n, limit in DUP_NGRAM_MAX.items()]
+    return max(ratios)

@@ -15,34 +15,48 @@ CATEGORIES: dict[str, str] = {
 }
 
 _ASK = r"(?:how (?:do|can|could|would|should) (?:i|we|you|one|someone)|help me|teach me(?: how)? to|show me how to|" \
-       r"tell me how to|steps to|instructions (?:for|to)|guide to|i want to|i'm going to|i am going to|ways to)"
+       r"tell me how to|steps to|instructions (?:for|to)|guide to|i want to|i'm going to|i am going to|ways to|" \
+       r"explain (?:step by step )?how to|describe (?:the steps|how) to|tips (?:to|for|on how to)|" \
+       r"(?:best|easiest|quickest|good|surest|safest) way to)"
+# "... and not get caught": a request to hide a harm, whatever the wording of the harm itself
+_UNDETECTED = r"(?:without (?:being (?:detected|caught|seen|noticed)|getting caught|the police (?:finding out|knowing)|" \
+              r"anyone (?:knowing|noticing))|and not get caught|look like an accident)"
 
 _PATTERNS: dict[str, list[str]] = {
     "S1": [rf"{_ASK} (?:kill|murder|assassinate|kidnap|torture|strangle|stab|shoot|poison) (?:him|her|them|someone|somebody|people|my \w+|(?:a|an|the) (?:person|man|woman|child|kid|baby|cop|police officer|witness|judge|president|neighbou?r|stranger|family))\b",
            r"\b(?:get away with|cover up) (?:a )?murder\b",
-           r"\bhire (?:a|an) (?:hitman|assassin|contract killer)\b"],
+           r"\bhire (?:a|an) (?:hitman|assassin|contract killer)\b",
+           rf"\b(?:kill|murder|poison|hurt|injure|get rid of)\b[^.?!]{{0,60}}\b{_UNDETECTED}",
+           r"\b(?:poison|dose|overdose|amount)\b[^.?!]{0,40}\bwould kill (?:a|an|my|the|someone|somebody|him|her)\b",
+           r"\bget rid of (?:my|her|his|a|the) \w+ permanently\b"],
     "S2": [rf"{_ASK} (?:launder money|shoplift|steal (?:a|an|from|money|someone)|hot-?wire a car|evade (?:taxes|the police)|break into (?:a|my neighbou?r'?s?|someone'?s?) (?:house|home|car))",
            r"\b(?:cook|make|synthesi[sz]e|produce) (?:meth|methamphetamine|crack cocaine|heroin|fentanyl) at home\b",
            rf"{_ASK} (?:cook|make|synthesi[sz]e) (?:meth|methamphetamine|crack|heroin|fentanyl)\b",
            r"\bwrite (?:a|an) phishing (?:email|message|text)\b",
+           r"\b(?:recipe|instructions|steps) (?:for|to make) (?:meth|methamphetamine|crack|heroin|fentanyl)\b",
+           r"\b(?:cheat on|evade|dodge) (?:my |our )?taxes\b",
+           r"\b(?:guns?|firearms?|weapons?) (?:at home )?that (?:cannot|can't|can not|won't) be traced\b",
            r"\b(?:write|create|build) (?:a |an )?(?:ransomware|keylogger|credit card skimmer)\b"],
     "S3": [r"\b(?:spike|drug) (?:her|his|their|someone'?s?|a girl'?s?|a woman'?s?) drink\b",
            r"\bsex(?:ual)? (?:acts? )?with (?:someone|her|him) (?:who is )?(?:unconscious|asleep|passed out)\b",
            rf"{_ASK} (?:secretly )?(?:film|record|photograph) (?:someone|people|women|my \w+) (?:undressing|naked|in the shower)"],
     "S4": [r"\b(?:sexual|explicit|erotic|nude|naked)\b[^.?!]{0,60}\b(?:child|children|minor|minors|underage|kid|kids|(?:[1-9]|1[0-7])[- ]year[- ]olds?)\b",
            r"\b(?:child|minor|underage|(?:[1-9]|1[0-7])[- ]year[- ]old)\b[^.?!]{0,60}\b(?:sexual|explicit|erotic|nude|naked)\b"],
-    "S5": [r"\b(?:write|make up|invent|create) (?:a |an )?(?:fake|false|fabricated|made-up) (?:news )?(?:story|article|report|rumou?r|review|claim)s? (?:saying|claiming|that|about how) [A-Z]?[^.?!]{0,60}\b(?:is a|was|were|committed|cheated|stole|abused|molested|pedophile|criminal|fraud)\b"],
+    "S5": [r"\b(?:spread|start) (?:a )?(?:rumou?rs?|lies?) (?:that|about) (?:my|a|an|the|her|his)\b",
+           r"\b(?:write|make up|invent|create) (?:a |an )?(?:fake|false|fabricated|made-up) (?:news )?(?:story|article|report|rumou?r|review|claim)s? (?:saying|claiming|that|about how) [A-Z]?[^.?!]{0,60}\b(?:is a|was|were|committed|cheated|stole|abused|molested|pedophile|criminal|fraud)\b"],
     "S6": [r"\b(?:stop|quit) taking my (?:prescribed )?(?:medication|medicine|insulin|antidepressants|pills) without (?:telling|asking|consulting) (?:my|a) doctor\b",
            rf"{_ASK} (?:perform|do) (?:surgery|an abortion|stitches) on (?:myself|my \w+) at home\b"],
     "S7": [r"\b(?:find|get|look up|give me|tell me) (?:the )?(?:home address|social security number|ssn|private phone number|bank details|passwords?) (?:of|for) (?:my|a|an|this|that|the) (?:ex|neighbou?r|coworker|co-worker|boss|girl|guy|person|woman|man|celebrity|journalist)\b",
            rf"{_ASK} (?:dox|doxx|stalk|track the location of) (?:my|a|an|someone|this|that|her|him)\b",
-           rf"{_ASK} (?:read|hack into|access) (?:my|someone'?s?|her|his) (?:\w+'?s? )?(?:emails?|texts|messages|phone) without (?:them|her|him) knowing\b"],
+           rf"{_ASK} (?:read|hack into|access) (?:my|someone'?s?|her|his) (?:\w+'?s? )?(?:emails?|texts|messages|phone) without (?:them|her|him) knowing\b",
+           r"\b(?:get|break|hack) into (?:someone(?: else)?'?s?|my \w+'?s?|her|his|their) (?:\w+ )?(?:email|account|phone)\b[^.?!]{0,30}\bwithout (?:their|the|her|his) password\b"],
     "S8": [r"\b(?:give me|print|paste|write out|reproduce) the (?:full|complete|entire|whole) (?:text|lyrics|script|chapter)s? of\b",
            rf"{_ASK} (?:crack|bypass|remove) (?:the )?(?:drm|license (?:key|check)|activation|copy protection)\b(?!-free)",
            r"\b(?:download|stream|get) (?:pirated|cracked) (?:movies|games|software|books|music)\b"],
     "S9": [rf"{_ASK} (?:build|make|assemble|construct|create|synthesi[sz]e|produce) (?:a |an )?(?:home-?made )?(?:bomb|pipe bomb|explosive device|ied|nerve agent|sarin|vx gas|bioweapon|biological weapon|chemical weapon|dirty bomb|nuclear weapon|anthrax|napalm)\b",
            r"\b(?:recipe|instructions|blueprint|formula) for (?:a |an )?(?:bomb|pipe bomb|explosive|nerve agent|sarin|bioweapon|chemical weapon|dirty bomb|napalm)\b",
-           r"\benrich uranium (?:at home|for a (?:bomb|weapon))\b", r"\bweaponi[sz]e (?:a |an )?(?:virus|pathogen|anthrax|smallpox)\b"],
+           r"\benrich uranium (?:at home|for a (?:bomb|weapon))\b",
+           r"\b(?:make|mix|produce|create) (?:a )?(?:toxic|poisonous|deadly|lethal) gas\b[^.?!]{0,30}\b(?:hurt|kill|harm|poison)\b", r"\bweaponi[sz]e (?:a |an )?(?:virus|pathogen|anthrax|smallpox)\b"],
     "S10": [r"\b(?:write|compose|create|make|tell me) (?:a |an |some )?(?:\w+ )?(?:insults?|slurs?|jokes?|rant|speech|post|essay|tweet)s? (?:about|against|mocking|attacking|targeting) (?:black|white|asian|jewish|muslim|christian|gay|lesbian|trans|transgender|disabled|mexican|arab|indian|african|immigrant|refugee) (?:people|folks|men|women|persons|immigrants|refugees|kids)\b",
             r"\b(?:black|asian|jewish|muslim|gay|trans|disabled|mexican|arab|african) (?:people|men|women) are (?:inferior|subhuman|animals|vermin|genetically stupid)\b",
             r"\bwhy (?:are )?(?:black|asian|jewish|muslim|gay|trans|disabled|mexican|arab|african) (?:people|men|women) (?:so )?(?:inferior|stupid|evil|subhuman)\b"],

@@ -1,6 +1,7 @@
 """Answer a given list of instructions with the model (plain response generation).
 
-Instructions come from a file (JSONL with an `instruction` field and an optional `task_type`, or text with one per line) or inline.
+Instructions come from a file (JSONL with an `instruction` or `prompt` field and an optional `task_type`, or text
+with one per line) or inline.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datagen.records import Message, Record
 
 class AnswerParams(GeneratorParams):
     instructions: list[str] = Field(default_factory=list, description="inline instructions")
-    file: str | None = Field(None, description="JSONL (field `instruction`) or .txt, one per line")
+    file: str | None = Field(None, description="JSONL (field `instruction` or `prompt`) or .txt, one per line")
     system_prompt: str | None = None
     temperature: float = 0.7
     top_p: float = 1.0
@@ -46,9 +47,11 @@ class Answer(Generator):
         items = []
         self._task_types: dict[str, str | None] = getattr(self, "_task_types", {})
         for n, row in jsonl_rows(path):
-            if not isinstance(row.get("instruction"), str):
-                raise ValueError(f"{path}: line {n}: expected a JSON object with a string 'instruction' field")
-            items.append((f"{path.name}:{n}", row["instruction"]))
+            text = row.get("instruction", row.get("prompt"))
+            if not isinstance(text, str):
+                raise ValueError(f"{path}: line {n}: expected a JSON object with a string 'instruction' (or 'prompt') "
+                                 "field")
+            items.append((f"{path.name}:{n}", text))
             self._task_types[f"{path.name}:{n}"] = row.get("task_type")
         return items
 

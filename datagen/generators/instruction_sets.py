@@ -2,7 +2,8 @@
 
 datagen.formats reads Alpaca, ShareGPT, OpenAI messages and prompt/completion rows. This module adds the layouts of
 Dolly (instruction / context / response / category), LIMA (conversations as a plain list of strings), Aya
-(inputs / targets) and Super-NaturalInstructions task files (Definition, Positive Examples, Instances: one row per
+(inputs / targets), {prompt, response} rows, Super-NaturalInstructions task files (Definition, Positive Examples,
+Instances: one row per instance) and Self-Instruct seed tasks (instruction, instances, is_classification: one row per
 instance).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datagen import formats
 from datagen.records import Message, Provenance, Record
 
 NATIVE = tuple(formats.FORMATS)
-EXTRA = ("dolly", "lima", "aya", "natural_instructions")
+EXTRA = ("dolly", "lima", "aya", "prompt_response", "natural_instructions", "self_instruct")
 
 
 def detect(row: dict) -> str:
@@ -28,6 +29,8 @@ def detect(row: dict) -> str:
         return "aya"
     if "Definition" in row and "Instances" in row:
         return "natural_instructions"
+    if {"prompt", "response"} <= set(row) and "completion" not in row:
+        return "prompt_response"
     return formats.detect_format(row)
 
 
@@ -54,6 +57,23 @@ def from_aya(row: dict, provenance: Provenance, **fields: Any) -> Record:
     if row.get("language"):
         record.tags.append(f"lang:{row['language']}")
     return record
+
+
+def from_prompt_response(row: dict, provenance: Provenance, **fields: Any) -> Record:
+    return formats.from_prompt_completion({"prompt": row["prompt"], "completion": row["response"]}, provenance,
+                                          **fields)
+
+
+def seed_task_rows(tasks: list[dict]) -> list[dict]:
+    """Self-Instruct seed tasks, one row per instance, each keeping its task's instruction and classification flag."""
+    return [{"instruction": task["instruction"], "input": inst.get("input", ""), "output": inst["output"],
+             "is_classification": bool(task.get("is_classification")), "id": f"{task.get('id', n)}/{k}"}
+            for n, task in enumerate(tasks) for k, inst in enumerate(task["instances"])]
+
+
+def from_seed_instance(row: dict, provenance: Provenance, **fields: Any) -> Record:
+    alpaca = {"instruction": row["instruction"], "input": row["input"], "output": row["output"]}
+    return formats.from_alpaca(alpaca, provenance, metadata={"is_classification": row["is_classification"]}, **fields)
 
 
 def from_instance(row: dict, provenance: Provenance, **fields: Any) -> Record:
@@ -98,7 +118,7 @@ def read_file(path: Path, positive_examples: int = 0) -> tuple[list[dict], str |
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}: line {n}: not valid JSON ({err})") from None
-        return rows, None
+        return _seed_tasks_expanded(rows, path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -106,11 +126,24 @@ def read_file(path: Path, positive_examples: int = 0) -> tuple[list[dict], str |
     if isinstance(data, dict) and "Instances" in data:
         return sni_rows(data, path, positive_examples), "natural_instructions"
     if isinstance(data, list):
-        return data, None
+        return _seed_tasks_expanded(data, path)
     raise ValueError(f"{path}: expected a JSON list of rows or a Super-NaturalInstructions task object")
 
 
-CONVERTERS = {"dolly": from_dolly, "lima": from_lima, "aya": from_aya, "natural_instructions": from_instance}
+def _seed_tasks_expanded(rows: list, path: Path) -> tuple[list[dict], str | None]:
+    """A file of Self-Instruct seed tasks becomes one row per instance; any other file is returned as it is."""
+    tasks = [r for r in rows if isinstance(r, dict) and "instruction" in r and isinstance(r.get("instances"), list)]
+    if not rows or len(tasks) != len(rows):
+        return rows, None
+    bad = [n for n, task in enumerate(tasks) for inst in task["instances"] if not isinstance(inst, dict)
+           or "output" not in inst]
+    if bad:
+        raise ValueError(f"{path}: row {bad[0] + 1}: every Self-Instruct instance needs an `output`")
+    return seed_task_rows(tasks), "self_instruct"
+
+
+CONVERTERS = {"dolly": from_dolly, "lima": from_lima, "aya": from_aya, "prompt_response": from_prompt_response,
+              "natural_instructions": from_instance, "self_instruct": from_seed_instance}
 
 
 def to_record(row: dict, fmt: str, provenance: Provenance, **fields: Any) -> Record:

@@ -185,11 +185,12 @@ class SelfInstruct(Generator):
                                   max_tokens=p.instance_max_tokens, stop=("\nTask:",))
         cleaned = []
         for choices, cls in zip(self.ctx.backend.complete(prompts, sampling), is_cls):
-            parsed = text.parse_instances(choices[0].text, cls, p.max_instances)
+            parsed, unused = text.parse_instances(choices[0].text, cls, p.max_instances,
+                                                  truncated=choices[0].finish_reason == "length")
             if not parsed:
                 self.discard("no parsable instance")
             kept, dropped = text.clean_instances(parsed)
-            for reason, n in dropped.items():
+            for reason, n in [*unused.items(), *dropped.items()]:
                 self.discard(reason, n)
             cleaned.append(kept)
         return is_cls, cleaned, demo_ids

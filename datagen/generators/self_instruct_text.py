@@ -136,21 +136,52 @@ def clean_input(value: str) -> str:
     return "" if value.strip().lower() in NO_INPUT else value.strip()
 
 
-def parse_instances(text: str, classification: bool, max_instances: int = 5) -> list[dict[str, str]]:
-    """Instances from an instance-generation continuation (the prompt ends with 'Input:' or 'Class label:')."""
+_OUTPUT, _INPUT = re.compile(r"Output\s*\d*\s*:"), re.compile(r"Input\s*\d*\s*:")
+
+
+def _generation_instance(block: str) -> dict[str, str] | None:
+    """One 'Input: ... Output: ...' block read as the reference reads it: the input is what comes before the first
+    'Output:'; the output ends at the next 'Output:' and is cut at an 'Input:' inside it (the model went on to
+    write more pairs). None when the block has no 'Output:'."""
+    parts = _OUTPUT.split(block)
+    if len(parts) < 2:
+        return None
+    inp = re.sub(r"^\s*Input\s*\d*\s*:", "", parts[0])
+    return {"input": clean_input(inp), "output": _INPUT.split(parts[1])[0].strip()}
+
+
+def parse_instances(text: str, classification: bool, max_instances: int = 5,
+                    truncated: bool = False) -> tuple[list[dict[str, str]], dict[str, int]]:
+    """Instances from an instance-generation continuation (the prompt ends with 'Input:' or 'Class label:'), and
+    the count of each reason a block was not used: a missing field, cut off by max_tokens (the last block, as
+    the reference drops it), or beyond max_instances."""
     text = text.split("\nTask:")[0]
-    instances = []
     if classification:
-        for block in re.split(r"\n\s*(?=Class label:)", "Class label:" + text):
-            label, inp = _field(block, "Class label", "Input"), _field(block, "Input", None)
-            if label is not None and inp is not None:
-                instances.append({"input": clean_input(inp), "output": label})
+        blocks = [b for b in re.split(r"\n\s*(?=Class label:)", "Class label:" + text) if b.strip()]
     else:
-        for block in re.split(r"\n\s*Example \d+\s*\n", "Input:" + text):
-            inp, out = _field(block, "Input", "Output"), _field(block, "Output", None)
-            if inp is not None and out is not None:
-                instances.append({"input": clean_input(inp), "output": out})
-    return instances[:max_instances]
+        blocks = [b for b in re.split(r"\n\s*Example \d+\s*\n", "Input:" + text) if b.strip()]
+    dropped: dict[str, int] = {}
+
+    def drop(reason: str, n: int = 1) -> None:
+        if n:
+            dropped[reason] = dropped.get(reason, 0) + n
+
+    if truncated and blocks:
+        blocks = blocks[:-1]
+        drop("instance cut off by max_tokens")
+    instances = []
+    for block in blocks:
+        if classification:
+            label, inp = _field(block, "Class label", "Input"), _field(block, "Input", None)
+            instance = {"input": clean_input(inp), "output": label} if label is not None and inp is not None else None
+        else:
+            instance = _generation_instance(block)
+        if instance is None:
+            drop("instance block without " + ("a class label or input" if classification else "an output"))
+        else:
+            instances.append(instance)
+    drop("beyond max_instances", max(len(instances) - max_instances, 0))
+    return instances[:max_instances], dropped
 
 
 def clean_instances(instances: list[dict[str, str]]) -> tuple[list[dict[str, str]], dict[str, int]]:

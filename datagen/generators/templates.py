@@ -8,12 +8,13 @@ the run seed and the row, so a rerun gives the same records.
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from pydantic import Field, field_validator
 
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.labelled import DataSource, load_rows
+from datagen.generators.labelled import DataSource, first_rows, load_rows
 from datagen.generators.mixing import (
     FLAN_CAP,
     FLAN_FEW_SHOT,
@@ -76,6 +77,20 @@ class Dataset:
 class Templates(Generator):
     name = "templates"
     Params = TemplatesParams
+
+    @classmethod
+    def check_inputs(cls, params: TemplatesParams, resolve: Callable[[str, str], Path], where: str) -> None:
+        """Every column a template reads must be in the data (its first rows, as adapted); run by validate."""
+        for i, spec in enumerate(params.datasets):
+            at = f"{where}.datasets.{i}"
+            files = [resolve(f, f"{at}.templates") for f in spec.template_files()]
+            templates = [t for f in files for t in load_templates(f).templates]
+            for path, rows in first_rows(spec, resolve, at):
+                for template in templates:
+                    missing = sorted(template.columns() - set(rows[0] if rows else ()))
+                    if rows and missing:
+                        raise TemplateError(f"{at}: {template.label} reads column {missing[0]!r}, which {path} does "
+                                            f"not have (columns: {sorted(rows[0])}; rename with `columns:`)")
 
     def datasets(self) -> list[Dataset]:
         if not hasattr(self, "_datasets"):
