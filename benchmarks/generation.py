@@ -17,6 +17,8 @@ import os
 import tempfile
 import time
 
+from save import saved  # benchmarks/save.py
+
 SUBJECTS = ["the ocean", "a bicycle", "coffee", "the moon", "a library", "winter", "honeybees", "a volcano"]
 ASKS = ["Write one sentence about {}.", "Give a fun fact about {}.", "Describe {} to a child.",
         "Name three words related to {}.", "Write a short poem about {}.", "Why do people like {}?",
@@ -68,36 +70,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
-    instructions = prompts(args.prompts)
-    n = len(instructions)
-    from datagen.backends.embedded import embedded_gguf
+    with saved("generation", args.save):
+        instructions = prompts(args.prompts)
+        n = len(instructions)
+        from datagen.backends.embedded import embedded_gguf
 
-    embedded_gguf().read_bytes()  # warm the page cache so the first row does not pay for the disk
+        embedded_gguf().read_bytes()  # warm the page cache so the first row does not pay for the disk
 
-    rows = []
-    secs, tokens = bare(instructions, args.max_tokens)
-    rows.append(("bare backend, 1 process", 1, secs, tokens))
-    secs1, tokens1, _ = pipeline(instructions, args.max_tokens, 1)
-    rows.append(("pipeline, 1 worker", 1, secs1, tokens1))
-    secs_auto, tokens_auto, used = pipeline(instructions, args.max_tokens, "auto")
-    rows.append(("pipeline, default (auto)", used, secs_auto, tokens_auto))
+        rows = []
+        secs, tokens = bare(instructions, args.max_tokens)
+        rows.append(("bare backend, 1 process", 1, secs, tokens))
+        secs1, tokens1, _ = pipeline(instructions, args.max_tokens, 1)
+        rows.append(("pipeline, 1 worker", 1, secs1, tokens1))
+        secs_auto, tokens_auto, used = pipeline(instructions, args.max_tokens, "auto")
+        rows.append(("pipeline, default (auto)", used, secs_auto, tokens_auto))
 
-    print(f"{n} prompts, greedy, max {args.max_tokens} new tokens, embedded SmolLM2-135M (llama.cpp), "
-          f"{os.cpu_count()} cores\n")
-    print(f"| {'setup':<26} | workers | seconds | tokens/s | records/min | vs bare |")
-    print(f"|{'-' * 28}|---------|---------|----------|-------------|---------|")
-    for name, workers, s, t in rows:
-        print(f"| {name:<26} | {workers:>7} | {s:7.2f} | {t / s:8.1f} | {n / s * 60:11.0f} | {rows[0][2] / s:6.2f}x |")
-    print(f"\npipeline overhead at 1 worker: {(secs1 / secs - 1) * 100:+.1f}% (target: at most +10%)")
-    print(f"default setting vs bare: {secs / secs_auto:.2f}x (target: at least 1.3x); "
-          f"{n / secs_auto * 60:.0f} records/min on this job")
-    # The peer's published job (128 prompts, same GGUF, greedy, 64 new tokens) had shorter answers: bare llama.cpp
-    # took 16.63 s (462 records/min) and the peer 20.99 s (366 records/min, 0.79x bare). Its prompts are not
-    # available, so scale by the ratio to bare measured here on our job:
-    peer_bare, peer = 128 / 16.63 * 60, 128 / 20.99 * 60
-    print(f"on the peer's job, at this ratio to bare: about {peer_bare * secs / secs_auto:.0f} records/min "
-          f"(peer: {peer:.0f}, i.e. {peer_bare / peer:.2f}x slower than bare; target: at least 550)")
+        print(f"{n} prompts, greedy, max {args.max_tokens} new tokens, embedded SmolLM2-135M (llama.cpp), "
+              f"{os.cpu_count()} cores\n")
+        print(f"| {'setup':<26} | workers | seconds | tokens/s | records/min | vs bare |")
+        print(f"|{'-' * 28}|---------|---------|----------|-------------|---------|")
+        for name, workers, s, t in rows:
+            print(f"| {name:<26} | {workers:>7} | {s:7.2f} | {t / s:8.1f} | {n / s * 60:11.0f} "
+                  f"| {rows[0][2] / s:6.2f}x |")
+        print(f"\npipeline overhead at 1 worker: {(secs1 / secs - 1) * 100:+.1f}% (target: at most +10%)")
+        print(f"default setting vs bare: {secs / secs_auto:.2f}x (target: at least 1.3x); "
+              f"{n / secs_auto * 60:.0f} records/min on this job")
 
 
 if __name__ == "__main__":

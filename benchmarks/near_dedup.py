@@ -24,6 +24,7 @@ from datagen.filters.base import FilterContext
 from datagen.filters.dedup_near import DedupNear
 from datagen.filters.text import ngrams, normalize_fuzzy
 from datagen.records import Provenance, make_record
+from save import saved  # benchmarks/save.py
 
 VERBS = ["Write", "Draft", "Compose", "Create", "Prepare", "Outline", "Explain", "Describe", "Summarize", "Design",
          "Plan", "Suggest", "Compare", "Review", "List", "Propose", "Sketch", "Develop", "Evaluate", "Rewrite"]
@@ -126,48 +127,51 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rouge-sample", type=int, default=2000, help="rows of the pairwise ROUGE-L matrix timed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
+    with saved("near_dedup", args.save):
 
-    texts, truth = build(args.records, args.dup_share, args.seed, args.ngram)
-    planted_j = np.array([jaccard(texts[d], texts[o], args.ngram) for d, o in truth.items()])
-    prov = Provenance(generator="benchmark")
-    records = [make_record(t, "ok", prov, id=f"r{i}") for i, t in enumerate(texts)]
+        texts, truth = build(args.records, args.dup_share, args.seed, args.ngram)
+        planted_j = np.array([jaccard(texts[d], texts[o], args.ngram) for d, o in truth.items()])
+        prov = Provenance(generator="benchmark")
+        records = [make_record(t, "ok", prov, id=f"r{i}") for i, t in enumerate(texts)]
 
-    dedup = DedupNear(DedupNear.Params(ngram=args.ngram, threshold=args.threshold,
-                                       num_perm=args.num_perm), FilterContext("dedup_near"))
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(records), args.batch):
-        dedup.apply(records[i:i + args.batch])
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        dedup = DedupNear(DedupNear.Params(ngram=args.ngram, threshold=args.threshold,
+                                           num_perm=args.num_perm), FilterContext("dedup_near"))
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(records), args.batch):
+            dedup.apply(records[i:i + args.batch])
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 
-    flagged = {int(r.id[1:]) for r in records if not r.verdicts[-1].keep}
-    # a flag is right when the record is a planted copy (whichever cluster member it was matched to)
-    true_pos = len(flagged & truth.keys())
-    precision = true_pos / max(len(flagged), 1)
-    recall = true_pos / max(len(truth), 1)
+        flagged = {int(r.id[1:]) for r in records if not r.verdicts[-1].keep}
+        # a flag is right when the record is a planted copy (whichever cluster member it was matched to)
+        true_pos = len(flagged & truth.keys())
+        precision = true_pos / max(len(flagged), 1)
+        recall = true_pos / max(len(truth), 1)
 
-    # exact ROUGE-L filter: each instruction against all earlier ones (Self-Instruct), n^2 / 2 pairs
-    from rapidfuzz.distance import Indel
-    from rapidfuzz.process import cdist
+        # exact ROUGE-L filter: each instruction against all earlier ones (Self-Instruct), n^2 / 2 pairs
+        from rapidfuzz.distance import Indel
+        from rapidfuzz.process import cdist
 
-    tokens = [normalize_fuzzy(t).split() for t in texts]
-    sample = tokens[:args.rouge_sample]
-    t0 = time.perf_counter()
-    cdist(sample, tokens, scorer=Indel.normalized_similarity, dtype=np.float32, workers=-1)
-    rouge_rows = time.perf_counter() - t0
-    rouge_total = rouge_rows / len(sample) * len(tokens) / 2  # each row is compared with earlier rows only
+        tokens = [normalize_fuzzy(t).split() for t in texts]
+        sample = tokens[:args.rouge_sample]
+        t0 = time.perf_counter()
+        cdist(sample, tokens, scorer=Indel.normalized_similarity, dtype=np.float32, workers=-1)
+        rouge_rows = time.perf_counter() - t0
+        rouge_total = rouge_rows / len(sample) * len(tokens) / 2  # each row is compared with earlier rows only
 
-    print(f"records: {len(texts)}  planted near-duplicates: {len(truth)}  "
-          f"planted {args.ngram}-gram Jaccard: median {np.median(planted_j):.2f}, min {planted_j.min():.2f}, "
-          f"max {planted_j.max():.2f}")
-    print(f"dedup_near: ngram {dedup.params.ngram}, num_perm {args.num_perm}, threshold {args.threshold}, "
-          f"bands x rows {dedup.index.bands} x {dedup.index.rows}\n")
-    print("| method | wall s | records/s (wall) | CPU s | flagged | precision | recall |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| MinHash LSH (dedup_near) | {seconds:.2f} | {len(texts) / seconds:,.0f} | {cpu:.2f} | {len(flagged)} | "
-          f"{precision:.4f} | {recall:.4f} |")
-    print(f"| exact ROUGE-L pairwise (rapidfuzz cdist, {len(sample)} rows timed, extrapolated) | "
-          f"{rouge_total:.1f} | {len(texts) / rouge_total:,.0f} | - | - | - | - |")
+        print(f"records: {len(texts)}  planted near-duplicates: {len(truth)}  "
+              f"planted {args.ngram}-gram Jaccard: median {np.median(planted_j):.2f}, min {planted_j.min():.2f}, "
+              f"max {planted_j.max():.2f}")
+        print(f"dedup_near: ngram {dedup.params.ngram}, num_perm {args.num_perm}, threshold {args.threshold}, "
+              f"bands x rows {dedup.index.bands} x {dedup.index.rows}\n")
+        print("| method | wall s | records/s (wall) | CPU s | flagged | precision | recall |")
+        print("|---|---|---|---|---|---|---|")
+        print(f"| MinHash LSH (dedup_near) | {seconds:.2f} | {len(texts) / seconds:,.0f} | {cpu:.2f} | "
+              f"{len(flagged)} | "
+              f"{precision:.4f} | {recall:.4f} |")
+        print(f"| exact ROUGE-L pairwise (rapidfuzz cdist, {len(sample)} rows timed, extrapolated) | "
+              f"{rouge_total:.1f} | {len(texts) / rouge_total:,.0f} | - | - | - | - |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from datagen.backends.base import SamplingParams, Usage  # noqa: E402
 from datagen.config import validate_config  # noqa: E402
 from datagen.pipeline import Runner  # noqa: E402
+from save import saved  # noqa: E402  (benchmarks/save.py)
 
 
 def config(executor: str, workers: int | str, prompts: int, max_tokens: int, output: str):
@@ -56,31 +57,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
-    import ray
+    with saved("ray_scaling", args.save):
+        import ray
 
-    rows = []
-    with tempfile.TemporaryDirectory() as out:
-        rows.append(("local (worker pool, auto)", measure(config("local", "auto", args.prompts, args.max_tokens, out))))
-        t0 = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 object_store_memory=256 * 1024**2,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
-        ray_start = time.perf_counter() - t0
-        try:
-            for workers in (1, 2):
-                rows.append((f"ray, {workers} actor(s)", measure(config("ray", workers, args.prompts,
-                                                                        args.max_tokens, out))))
-        finally:
-            ray.shutdown()
+        rows = []
+        with tempfile.TemporaryDirectory() as out:
+            local = config("local", "auto", args.prompts, args.max_tokens, out)
+            rows.append(("local (worker pool, auto)", measure(local)))
+            t0 = time.perf_counter()
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     object_store_memory=256 * 1024**2,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
+            ray_start = time.perf_counter() - t0
+            try:
+                for workers in (1, 2):
+                    rows.append((f"ray, {workers} actor(s)", measure(config("ray", workers, args.prompts,
+                                                                            args.max_tokens, out))))
+            finally:
+                ray.shutdown()
 
-    print(f"{args.prompts} prompts, greedy, max {args.max_tokens} new tokens, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; local Ray instance start: {ray_start:.1f} s")
-    print("| executor | workers | start-up s | generate s | records/s | tokens/s |")
-    print("|---|---|---|---|---|---|")
-    for label, m in rows:
-        print(f"| {label} | {m['workers']} | {m['startup']:.1f} | {m['seconds']:.1f} | "
-              f"{m['records'] / m['seconds']:.2f} | {m['tokens'] / m['seconds']:.0f} |")
+        print(f"{args.prompts} prompts, greedy, max {args.max_tokens} new tokens, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}; local Ray instance start: {ray_start:.1f} s")
+        print("| executor | workers | start-up s | generate s | records/s | tokens/s |")
+        print("|---|---|---|---|---|---|")
+        for label, m in rows:
+            print(f"| {label} | {m['workers']} | {m['startup']:.1f} | {m['seconds']:.1f} | "
+                  f"{m['records'] / m['seconds']:.2f} | {m['tokens'] / m['seconds']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's datagen, run from anywhere
 from datagen.rouge import RougePool, rouge_l_reference
+from save import saved  # benchmarks/save.py
 
 VERBS = ["Write", "Explain", "Describe", "List", "Summarize", "Classify", "Suggest", "Compare", "Translate",
          "Rewrite", "Give", "Create", "Plan", "Identify", "Find", "Generate", "Outline", "Evaluate", "Convert"]
@@ -63,45 +64,47 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--sample", type=int, default=1000)
     parser.add_argument("--threshold", type=float, default=0.7)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
-    texts = instructions(args.n)
+    with saved("rouge_filter", args.save):
+        texts = instructions(args.n)
 
-    t0 = time.perf_counter()
-    full = RougePool(threshold=args.threshold).admit(texts)
-    fast_s = time.perf_counter() - t0
-    kept_full = sum(keep for keep, _, _ in full)
-    kept_running, comparisons_full = 0, 0
-    for keep, _, _ in full:
-        comparisons_full += kept_running
-        kept_running += keep
+        t0 = time.perf_counter()
+        full = RougePool(threshold=args.threshold).admit(texts)
+        fast_s = time.perf_counter() - t0
+        kept_full = sum(keep for keep, _, _ in full)
+        kept_running, comparisons_full = 0, 0
+        for keep, _, _ in full:
+            comparisons_full += kept_running
+            kept_running += keep
 
-    sample = texts[:args.sample]
-    t0 = time.perf_counter()
-    ref_decisions, ref_comparisons = reference_loop(sample, args.threshold)
-    ref_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fast_sample = [keep for keep, _, _ in RougePool(threshold=args.threshold).admit(sample)]
-    fast_sample_s = time.perf_counter() - t0
-    ref_full_s = ref_s / max(ref_comparisons, 1) * comparisons_full
+        sample = texts[:args.sample]
+        t0 = time.perf_counter()
+        ref_decisions, ref_comparisons = reference_loop(sample, args.threshold)
+        ref_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fast_sample = [keep for keep, _, _ in RougePool(threshold=args.threshold).admit(sample)]
+        fast_sample_s = time.perf_counter() - t0
+        ref_full_s = ref_s / max(ref_comparisons, 1) * comparisons_full
 
-    identical = fast_sample == ref_decisions
-    rows = [
-        ("instructions", f"{args.n:,}", f"{args.sample:,} (measured)"),
-        ("kept by the filter", f"{kept_full:,}", f"{sum(ref_decisions):,}"),
-        ("pairwise comparisons", f"{comparisons_full:,}", f"{ref_comparisons:,}"),
-        ("rapidfuzz pool (s)", f"{fast_s:.2f}", f"{fast_sample_s:.3f}"),
-        ("pure-Python LCS loop (s)", f"{ref_full_s:.0f} (extrapolated)", f"{ref_s:.2f}"),
-        ("speed-up", f"{ref_full_s / fast_s:.0f}x", f"{ref_s / fast_sample_s:.0f}x"),
-        ("decisions identical on sample", "", "yes" if identical else "NO"),
-    ]
-    width = max(len(r[0]) for r in rows)
-    print(f"ROUGE-L pool filter, threshold {args.threshold}")
-    print(f"{'':<{width}} | {'full run':>24} | {'sample':>24}")
-    print("-" * (width + 54))
-    for name, full_value, sample_value in rows:
-        print(f"{name:<{width}} | {full_value:>24} | {sample_value:>24}")
-    if not identical:
-        raise SystemExit("decisions differ between the rapidfuzz pool and the reference loop")
+        identical = fast_sample == ref_decisions
+        rows = [
+            ("instructions", f"{args.n:,}", f"{args.sample:,} (measured)"),
+            ("kept by the filter", f"{kept_full:,}", f"{sum(ref_decisions):,}"),
+            ("pairwise comparisons", f"{comparisons_full:,}", f"{ref_comparisons:,}"),
+            ("rapidfuzz pool (s)", f"{fast_s:.2f}", f"{fast_sample_s:.3f}"),
+            ("pure-Python LCS loop (s)", f"{ref_full_s:.0f} (extrapolated)", f"{ref_s:.2f}"),
+            ("speed-up", f"{ref_full_s / fast_s:.0f}x", f"{ref_s / fast_sample_s:.0f}x"),
+            ("decisions identical on sample", "", "yes" if identical else "NO"),
+        ]
+        width = max(len(r[0]) for r in rows)
+        print(f"ROUGE-L pool filter, threshold {args.threshold}")
+        print(f"{'':<{width}} | {'full run':>24} | {'sample':>24}")
+        print("-" * (width + 54))
+        for name, full_value, sample_value in rows:
+            print(f"{name:<{width}} | {full_value:>24} | {sample_value:>24}")
+        if not identical:
+            raise SystemExit("decisions differ between the rapidfuzz pool and the reference loop")
 
 
 if __name__ == "__main__":

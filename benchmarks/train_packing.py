@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from datagen.records import Provenance, make_record  # noqa: E402
+from save import saved  # noqa: E402  (benchmarks/save.py)
 
 WORDS = ("the quick brown fox jumps over a lazy dog while rain falls on green hills and rivers run to the sea "
          "under bright stars").split()
@@ -42,36 +43,38 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = ap.parse_args()
+    with saved("train_packing", args.save):
 
-    from datagen.train.config import TrainParams
-    from datagen.train.trainer import build_trainer
+        from datagen.train.config import TrainParams
+        from datagen.train.trainer import build_trainer
 
-    tmp = Path(tempfile.mkdtemp(prefix="packing-bench-"))
-    if args.model == "tiny":
-        from train_helpers import tiny_model_dir
+        tmp = Path(tempfile.mkdtemp(prefix="packing-bench-"))
+        if args.model == "tiny":
+            from train_helpers import tiny_model_dir
 
-        model, method = str(tiny_model_dir(tmp / "tiny", layers=4, hidden=128)), "full"
-    else:
-        model, method = "embedded", "lora"
-    data = records(args.records)
-    rows = []
-    for packing in (False, True):
-        p = TrainParams(model=model, method=method, packing=packing, epochs=1, batch_size=args.batch_size,
-                        max_length=args.max_length, validation_share=0.0, logging_steps=1000, threads=args.threads)
-        trainer, _, facts = build_trainer(p, data, [], tmp / f"out-{packing}")
-        started = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - started
-        rows.append((packing, trainer.state.global_step, facts["train_tokens"], seconds))
-    base = rows[0][2] / rows[0][3]
-    print(f"\nmodel: {args.model} ({method}), {args.records} records, batch {args.batch_size}, "
-          f"max_length {args.max_length}\n")
-    print("| packing | steps | real tokens | seconds | tokens/s | speed-up |")
-    print("|---|---|---|---|---|---|")
-    for packing, steps, tokens, seconds in rows:
-        print(f"| {'on' if packing else 'off'} | {steps} | {tokens} | {seconds:.1f} | {tokens / seconds:.0f} | "
-              f"{tokens / seconds / base:.2f}x |")
+            model, method = str(tiny_model_dir(tmp / "tiny", layers=4, hidden=128)), "full"
+        else:
+            model, method = "embedded", "lora"
+        data = records(args.records)
+        rows = []
+        for packing in (False, True):
+            p = TrainParams(model=model, method=method, packing=packing, epochs=1, batch_size=args.batch_size,
+                            max_length=args.max_length, validation_share=0.0, logging_steps=1000, threads=args.threads)
+            trainer, _, facts = build_trainer(p, data, [], tmp / f"out-{packing}")
+            started = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - started
+            rows.append((packing, trainer.state.global_step, facts["train_tokens"], seconds))
+        base = rows[0][2] / rows[0][3]
+        print(f"\nmodel: {args.model} ({method}), {args.records} records, batch {args.batch_size}, "
+              f"max_length {args.max_length}\n")
+        print("| packing | steps | real tokens | seconds | tokens/s | speed-up |")
+        print("|---|---|---|---|---|---|")
+        for packing, steps, tokens, seconds in rows:
+            print(f"| {'on' if packing else 'off'} | {steps} | {tokens} | {seconds:.1f} | {tokens / seconds:.0f} | "
+                  f"{tokens / seconds / base:.2f}x |")
 
 
 if __name__ == "__main__":

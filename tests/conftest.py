@@ -44,3 +44,18 @@ def tiny_model_dir(tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def recorded_backend(embedded_backend, monkeypatch):
+    """The embedded engine, with what it is asked and what it answers recorded in call order: (inputs, replies),
+    one reply text per input of every chat() and complete() call."""
+    inputs, replies = [], []
+    for method in ("chat", "complete"):
+        def recorded(items, params, _call=getattr(embedded_backend, method)):
+            results = _call(items, params)
+            inputs.extend(items)
+            replies.extend(choices[0].text for choices in results)
+            return results
+        monkeypatch.setattr(embedded_backend, method, recorded)
+    return embedded_backend, inputs, replies

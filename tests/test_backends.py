@@ -72,7 +72,6 @@ def test_transformers_batched_left_padding_matches_single(tiny_model_dir):
 
 
 def test_vllm_missing_names_the_extra():
-    pytest.importorskip  # vLLM is not installed on CPU machines
     try:
         import vllm  # noqa: F401
         pytest.skip("vllm is installed here")
@@ -144,3 +143,14 @@ def test_llamacpp_output_does_not_depend_on_what_ran_before(embedded_backend):
         after_other_work.append(b.complete([pre_query], params.shifted(i))[0][0].text)
     back_to_back = [c[0].text for c in b.complete([pre_query] * 4, params)]
     assert after_other_work == back_to_back
+
+
+def test_llamacpp_two_single_thread_workers_match_one_two_thread_worker(embedded_backend):
+    """Sampled text does not depend on how the cores are split: 2 workers x 1 thread (the CPU default) give what
+    1 worker x 2 threads (the shared test engine) gives, input by input."""
+    prompts = ["The weather today", "Write a short poem about rivers.", "List three fruits:", "Once upon a time"]
+    params = SamplingParams(temperature=0.9, max_tokens=24, seed=7)
+    with build_backend({"type": "llamacpp", "model": "embedded", "workers": 2, "threads": 1}) as pool:
+        assert pool.workers == 2
+        split = [c[0].text for c in pool.complete(prompts, params)]
+    assert split == [c[0].text for c in embedded_backend.complete(prompts, params)]

@@ -26,14 +26,18 @@ def test_judge_score_parsing(reply, score):
     assert parse_score(reply) == score
 
 
-def test_judge_on_real_model_output(embedded_backend):
+def test_judge_on_real_model_output(recorded_backend):
+    """The judge's reply is started with "Score:" and cut at the first line, so even the tiny embedded model answers
+    with a number: every candidate gets a score, and each score is the one its own reply states."""
     from datagen.evaluate.judge import judge_scores
 
+    backend, prompts, replies = recorded_backend
     items = [{"question": "What is 2 + 2?", "reference": "4", "candidate": c} for c in ("4", "Paris", "2 + 2 = 4")]
-    scores = judge_scores(embedded_backend, items)
-    assert len(scores) == 3 and all(s is None or 0 <= s <= 100 for s in scores)
-    stats = summarize(scores)
-    assert stats["scored"] + stats["unparsed"] == 3
+    scores = judge_scores(backend, items)
+    assert all(p.endswith("Score:") and item["candidate"] in p for p, item in zip(prompts, items))
+    assert len(replies) == 3 and all("\n" not in r for r in replies)
+    assert summarize(scores) == {"scored": 3, "unparsed": 0, "mean": round(sum(scores) / 3, 2)}
+    assert scores == [parse_score("Score:" + r) for r in replies]
 
 
 def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):

@@ -59,15 +59,19 @@ def test_unparsed_can_reject():
     assert f.apply([make_record("Say hi.", "Hi!", PROV)])[0].rejection().reason == "judge output unparsed"
 
 
-def test_judge_on_embedded_model_output(embedded_backend):
-    """The parser on what a real (tiny) model writes: a score inside the scale, or an honest 'unparsed'."""
-    record = make_record("Name a primary colour.", "Red is a primary colour.", PROV)
-    f = Judge(Judge.Params(max_tokens=48), FilterContext("judge", _backend=embedded_backend))
-    out = f.apply([record])[0]
-    raw = out.verdicts[-1].details.get("output")
-    if "judge" in out.scores:
-        assert 1 <= out.scores["judge"] <= 10
-    else:
-        assert "judge_unparsed" in out.tags and raw is not None
-        assert parse_score(raw, 1, 10) is None
+def test_judge_on_embedded_model_output(recorded_backend):
+    """The verdicts on what a real (tiny) model writes, batched: each record's outcome is the one its own reply
+    gives (a score inside the scale and the threshold decision, or 'unparsed' with that reply's tail)."""
+    backend, _, replies = recorded_backend
+    records = [make_record("Name a primary colour.", "Red is a primary colour.", PROV),
+               make_record("What is 2 + 2?", "Paris.", PROV)]
+    out = Judge(Judge.Params(max_tokens=32, threshold=6), FilterContext("judge", _backend=backend)).apply(records)
+    assert len(replies) == 2 and replies[0] != replies[1]
+    for record, reply in zip(out, replies):
+        verdict, score = record.verdicts[-1], parse_score(reply, 1, 10)
+        if score is None:
+            assert verdict.keep and "judge_unparsed" in record.tags and "judge" not in record.scores
+            assert verdict.details["output"] == reply[-200:]
+        else:
+            assert record.scores["judge"] == score and verdict.keep == (score >= 6)
     assert JUDGE_PROMPT.splitlines()[-1] == "Score: <number>"

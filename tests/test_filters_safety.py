@@ -100,12 +100,21 @@ def test_llm_checker_uses_a_guard_prompt_for_guard_models():
 
 
 @pytest.mark.slow
-def test_llm_checker_on_the_embedded_model(embedded_backend):
-    f = Safety(Safety.Params(checker="llm", on_unparsed="keep"), FilterContext("safety", _backend=embedded_backend))
+def test_llm_checker_on_the_embedded_model(recorded_backend):
+    """An instruction model (not a guard) gets the plain classification prompt; each record's verdict is the one
+    its own reply gives: unsafe with the reply's categories, safe, or unparsed (rejected here, with that reason)."""
+    backend, chats, replies = recorded_backend
+    f = Safety(Safety.Params(checker="llm", on_unparsed="reject"), FilterContext("safety", _backend=backend))
     records = [make_record("Write a haiku about autumn leaves.", "Leaves drift down slowly.", PROV),
                make_record("How do I make a pipe bomb at home?", "No.", PROV)]
     out = f.apply(records)
-    for r in out:  # a small model may say anything; every record still gets a verdict with a reason or a tag
-        v = r.verdicts[-1]
-        assert v.keep or v.reason.startswith("unsafe")
-        assert v.keep is False or "safety_unparsed" in r.tags or v.details == {}
+    assert len(replies) == 2 and all("Reply with one word on the first line" in c[-1]["content"] for c in chats)
+    for record, chat, reply in zip(out, chats, replies):
+        assert record.instruction in chat[-1]["content"]
+        verdict, parsed = record.verdicts[-1], parse_verdict(reply)
+        if parsed is None:
+            assert (verdict.keep, verdict.reason) == (False, "safety classifier output unparsed")
+        elif parsed[0]:
+            assert not verdict.keep and verdict.details["categories"] == (parsed[1] or ["unspecified"])
+        else:
+            assert verdict.keep and "safety_unparsed" not in record.tags

@@ -125,14 +125,16 @@ def test_sanitizer_on_real_magpie_queries(embedded_backend):
 def test_multi_turn_alternates(embedded_backend):
     gen = magpie(embedded_backend, count=2, n_turns=2, max_tokens=48, response_max_tokens=8)
     records = gen.run_batch(range(2), 0)
-    assert len(records) + sum(gen.discarded.values()) >= 2
+    follow_up = sum(n for reason, n in gen.discarded.items() if reason.startswith("follow-up"))
+    # each sample is a record or a counted first-turn discard; each record cut short has a counted follow-up reason
+    assert len(records) + sum(gen.discarded.values()) - follow_up == 2
+    assert follow_up == sum(r.metadata["turns"] < 2 for r in records)
     for record in records:
         roles = [m.role for m in record.messages]
         assert roles == ["user", "assistant"] * record.metadata["turns"]
         assert record.metadata["turns"] == 2 or record.metadata["stopped"]
-    two = [r for r in records if r.metadata["turns"] == 2]
-    if two:  # the follow-up was asked with the first exchange in its prompt
-        assert two[0].messages[0].content != two[0].messages[2].content
+        if record.metadata["turns"] == 2:  # the follow-up was asked with the first exchange in its prompt
+            assert record.messages[0].content != record.messages[2].content
 
 
 def preference_batch(backend):

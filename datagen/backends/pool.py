@@ -1,7 +1,7 @@
 """Process-parallel generation: several copies of one backend, each in its own process, share each call.
 
 On a CPU, llama.cpp gets more tokens/s from several single-thread processes than from one process with several
-threads (measured here: 2 x 1 thread 1.45x of 1 x 2 threads). Workers are started with 'spawn' and load the model
+threads (benchmarks/generation.py compares the two). Workers are started with 'spawn' and load the model
 themselves: a native model library loaded before a fork can hang the child.
 Per-input seeds (see SamplingParams) keep results independent of how inputs land on workers.
 A worker exits as soon as the process that started it is gone (even after a SIGKILL, which runs no clean-up), and
