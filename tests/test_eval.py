@@ -153,6 +153,14 @@ def test_answers_that_continue_the_prompt_format_are_not_answers():
     assert not answers_not_continues("  ")
 
 
+def test_references_written_by_the_model_under_test_are_recognised():
+    from datagen.evaluate import written_by
+
+    assert written_by("embedded:SmolLM2-135M-Instruct.Q4_1", "embedded")
+    assert not written_by("embedded:SmolLM2-135M-Instruct.Q4_1", "gemma3-270m")
+    assert written_by("llamacpp:/models/gemma3-270m.gguf", "gemma3-270m") and not written_by(None, "embedded")
+
+
 def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in):
     """The instruct-base-cpu pipeline at CI size: bundled labelled rows only, a tiny random model as the 'base',
     a few steps; the tuned model must learn to end its answers, the report must hold every row."""

@@ -67,10 +67,8 @@ class EvaluateStage(Stage):
             return list(read_jsonl(path)) if path.is_file() else []
 
         # references only from data the model under test did not write
-        own = {base_model, Path(base_model).name, *(["SmolLM2-135M-Instruct"] if base_model == "embedded" else [])}
         candidates = records("heldout.jsonl") + records("validation.jsonl")
-        independent = [r for r in candidates if not (r.provenance.model and
-                                                     (r.provenance.model in own or Path(r.provenance.model).name in own))]
+        independent = [r for r in candidates if not written_by(r.provenance.model, base_model)]
         held_ids = {r.id for r in records("heldout.jsonl")}
         heldout = [r for r in independent if r.id in held_ids][:p.max_heldout]
         judged = independent[:p.max_judged] if p.judge else []
@@ -236,3 +234,13 @@ class EvaluateStage(Stage):
 def answers_not_continues(text: str) -> bool:
     """An answer, not a continuation of the prompt: some text, and no new instruction / response block."""
     return bool(text.strip()) and not CONTINUES.search(text)
+
+
+def written_by(maker: str | None, base_model: str) -> bool:
+    """Whether a record's provenance model (e.g. 'embedded:SmolLM2-135M-Instruct.Q4_1') is the base model under
+    test (or its tune): its answers cannot serve as references for it."""
+    made = (maker or "").lower()
+    names = {base_model.lower(), Path(base_model).stem.lower()}
+    if base_model in ("", "embedded"):
+        names |= {"embedded", "smollm2-135m-instruct"}
+    return bool(made) and any(name and name in made for name in names)
