@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from datagen.config import redact
 from datagen.output import RunFolder
 
 if TYPE_CHECKING:
@@ -84,8 +85,7 @@ def card_data(run_name: str, params: "PublishParams", splits: dict[str, int], ge
 
 def build_card(run: RunFolder, params: "PublishParams", splits: dict[str, int],
                score_names: list[str], dataset_info: dict[str, Any] | None = None) -> DatasetCard:
-    config_path = run.path / "config.yaml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
     stats = run.read_json("stats.json") or run.summarize([])
     run_name = config.get("name") or run.path.name
     gen_stats = stats.get("generators", {})

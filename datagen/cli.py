@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import sys
 from typing import Callable
 
-from datagen.config import ConfigError
+from datagen.config import ConfigError, redact_text
+
+# OSErrors that come from the user's files and folders, not from a bug
+USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
 
 
 def cmd_run(argv: list[str]) -> int:
@@ -41,9 +46,10 @@ def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="datagen validate", description="Check a pipeline YAML without running it.")
     parser.add_argument("pipeline")
     args = parser.parse_args(argv)
-    from datagen.config import load_config
+    from datagen.config import check_files, load_config
 
     config = load_config(args.pipeline)
+    check_files(config)
     print(f"{args.pipeline}: ok ({len(config.generators)} generators, {len(config.filters)} filters, "
           f"stages: {', '.join(config.stages) or 'none'})")
     return 0
@@ -98,9 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         command = getattr(importlib.import_module(module), attr)
     try:
         return command(argv[1:])
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("interrupted (a rerun of the same command resumes)", file=sys.stderr)
+        return 130
+    except (ConfigError, ValueError, *USER_OS_ERRORS) as err:
+        return _user_error(err)
+    except OSError as err:
+        if err.errno in USER_ERRNOS:
+            return _user_error(err)
+        raise
+
+
+def _user_error(err: BaseException) -> int:
+    """One line (or one per problem) naming the file or key, no traceback; never a secret."""
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        message = f"{err.filename}: {err.strerror}"
+    else:
+        message = str(err) or type(err).__name__
+    print(f"error: {redact_text(message)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

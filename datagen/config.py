@@ -4,12 +4,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
+import re
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, create_model,
+                      field_validator, model_validator)
 
 from datagen.registry import BACKENDS, FILTERS, GENERATORS, STAGES, Registry
 
@@ -18,6 +21,54 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class ConfigError(ValueError):
     """A config problem, phrased as 'file: key: what is wrong'."""
+
+
+# --- secrets ------------------------------------------------------------------------------------
+# A key whose name says it holds a credential is never written, logged or fingerprinted; `NAME_env: VAR` reads
+# NAME from the environment variable VAR when the engine is built.
+_SECRET_KEY = re.compile(r"api_?key|password|passwd|secret|credential|private_?key|access_?key|authorization"
+                         r"|^auth|^token$|(^|_)(hf|api|auth|access|bearer|refresh|session)_token$", re.IGNORECASE)
+REDACTED = "<redacted>"
+_SECRET_VALUES: set[str] = set()  # every secret seen, so that an error message can be scrubbed of it
+
+
+def is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and not key.endswith("_env") and bool(_SECRET_KEY.search(key))
+
+
+def redact(data: Any) -> Any:
+    """`data` with the value of every secret-named key replaced by REDACTED (and remembered for redact_text)."""
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if is_secret_key(k) and v not in (None, ""):
+                _SECRET_VALUES.add(str(v))
+                out[k] = REDACTED
+            else:
+                out[k] = redact(v)
+        return out
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data
+
+
+def redact_text(text: str) -> str:
+    for secret in sorted(_SECRET_VALUES, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def read_secrets(options: dict[str, Any], where: str = "backend") -> dict[str, Any]:
+    """Options with every `NAME_env: VAR` replaced by `NAME: <value of VAR>`."""
+    out = dict(options)
+    for key in [k for k in options if isinstance(k, str) and k.endswith("_env")]:
+        var = out.pop(key)
+        if not isinstance(var, str) or var not in os.environ:
+            raise ConfigError(f"{where}.{key}: environment variable {var!r} is not set")
+        out[key[:-4]] = os.environ[var]
+        _SECRET_VALUES.add(os.environ[var])
+    return out
 
 
 class Strict(BaseModel):
@@ -36,8 +87,8 @@ class BackendConfig(BaseModel):
     type: str = "llamacpp"
     model: str = "embedded"
     # process-parallel generation: "auto" picks from the core count (llama.cpp), 1 elsewhere
-    workers: int | Literal["auto"] = "auto"
-    threads: int | None = None  # per worker
+    workers: StrictInt | Literal["auto"] = "auto"
+    threads: StrictInt | None = None  # per worker
 
     @property
     def options(self) -> dict[str, Any]:
@@ -65,8 +116,8 @@ class GeneratorSpec(BaseModel):
 
     type: str
     name: str | None = None
-    count: int = Field(100, ge=1, description="records to generate (before filtering)")
-    batch_size: int = Field(16, ge=1, description="records per shard / per model call batch")
+    count: StrictInt = Field(100, ge=1, description="records to generate (before filtering)")
+    batch_size: StrictInt = Field(16, ge=1, description="records per shard / per model call batch")
     backend: BackendConfig | None = None
 
     @property
@@ -91,7 +142,7 @@ class PipelineConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     description: str = ""
-    seed: int = 0
+    seed: StrictInt = 0
     output_dir: str = "outputs"
     executor: Literal["local", "ray"] = "local"
     ray: RayConfig = Field(default_factory=RayConfig)
@@ -105,17 +156,23 @@ class PipelineConfig(BaseModel):
     def source(self) -> Path | None:
         return self._source
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_parent(cls, name: str) -> str:
+        if set(name) == {"."}:
+            raise ValueError("must name a folder inside output_dir, not '.' or '..'")
+        return name
+
     @model_validator(mode="after")
     def _label(self) -> "PipelineConfig":
         for kind, specs in (("generator", self.generators), ("filter", self.filters)):
-            seen: set[str] = set()
+            seen: dict[str, int] = {}
             for i, spec in enumerate(specs):
                 spec.name = spec.name or spec.type
                 if spec.name in seen:
-                    spec.name = f"{spec.name}_{i}"
-                if spec.name in seen:
-                    raise ValueError(f"two {kind}s are named {spec.name!r}")
-                seen.add(spec.name)
+                    raise ValueError(f"{kind}s {seen[spec.name]} and {i} are both named {spec.name!r}; "
+                                     f"give each a distinct `name`")
+                seen[spec.name] = i
         return self
 
     @property
@@ -125,10 +182,26 @@ class PipelineConfig(BaseModel):
         order = ["train", "evaluate", "publish", "report"]
         return {k: (extra[k] or {}) for k in sorted(extra, key=lambda k: order.index(k) if k in order else 99)}
 
+    def public(self) -> dict[str, Any]:
+        """The config as written to config.yaml: secrets redacted."""
+        return redact(self.model_dump(mode="json"))
+
     def fingerprint(self) -> str:
-        """Hash of what decides the generated records; a resumed run must match it."""
-        data = self.model_dump(include={"seed", "backend", "generators", "filters"})
+        """Hash of what decides the generated records, including the contents of the input files they read; a
+        resumed run must match it. Secrets (and where they come from) do not decide the records."""
+        data = _without_secrets(self.model_dump(include={"seed", "backend", "generators", "filters"}))
+        data["inputs"] = {key: file_digest(path) for key, _, _, path
+                          in input_files(self, kinds=("generators", "filters")) if path is not None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _without_secrets(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_secrets(v) for k, v in data.items()
+                if not is_secret_key(k) and not (isinstance(k, str) and k.endswith("_env"))}
+    if isinstance(data, list):
+        return [_without_secrets(v) for v in data]
+    return data
 
 
 # --- validation of the per-plugin parameter blocks ---------------------------------------------
@@ -171,8 +244,27 @@ def _format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
 
 def check_backend(backend: BackendConfig, where: str, source: str) -> None:
     options = {"model": backend.model, **backend.options}
+    redact(options)  # remember its secrets, so no error message shows them
+    for key in [k for k in options if k.endswith("_env")]:
+        if key[:-4] in options:
+            raise ConfigError(f"{source}: {where}.{key}: give `{key[:-4]}` or `{key}`, not both")
+        if not isinstance(options[key], str):
+            raise ConfigError(f"{source}: {where}.{key}: must name an environment variable")
+        options[key[:-4]] = "from the environment"  # checked as the option it stands for
+        del options[key]
     # workers/threads are the runner's; threads is passed on only where the engine takes it
     _check_params(BACKENDS, backend.type, options, where, source)
+
+
+def _check_stage_backends(stage: str, block: dict, source: str) -> None:
+    """A stage's own backend blocks (e.g. evaluate.judge_backend) are checked like the pipeline's."""
+    for key, value in block.items():
+        if (key == "backend" or key.endswith("_backend")) and isinstance(value, dict):
+            try:
+                backend = BackendConfig.model_validate(value)
+            except ValidationError as err:
+                raise ConfigError(_format_errors(err, source, f"{stage}.{key}")) from None
+            check_backend(backend, f"{stage}.{key}", source)
 
 
 def validate_config(data: Any, source: str = "<config>") -> PipelineConfig:
@@ -195,18 +287,50 @@ def validate_config(data: Any, source: str = "<config>") -> PipelineConfig:
         if stage not in STAGES.names():
             raise ConfigError(f"{source}: {stage}: unknown key; top-level keys are "
                               f"{', '.join([*PipelineConfig.model_fields, *STAGES.names()])}")
+        if not isinstance(block, dict):
+            raise ConfigError(f"{source}: {stage}: must be a mapping of settings")
         _check_params(STAGES, stage, block, stage, source)
+        _check_stage_backends(stage, block, source)
     return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML with a duplicated key as an error (plain YAML lets the last one win silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise ConfigError(f"line {line}: key {key!r} appears twice (first on line {seen[key]})")
+            if isinstance(key, typing.Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """A text file's contents, with a one-line error naming it when it is missing, a folder or not UTF-8."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a {what}")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})") \
+            from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such pipeline file")
+    text = read_text(path, "pipeline file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
     if isinstance(data, dict) and overrides:
         data = {**data, **overrides}
     config = validate_config(data, str(path))
@@ -222,9 +346,119 @@ def resolve_path(value: str | Path, config: PipelineConfig | None = None, key: s
         candidates = [path]
     else:
         source = config.source if config is not None else None
-        candidates = [Path.cwd() / path, *([source.parent / path] if source else []), PROJECT_ROOT / path]
+        candidates = [Path.cwd() / path, *([source.parent / path] if source else [])]
+        bundled = (PROJECT_ROOT / path).resolve()
+        if bundled.is_relative_to(PROJECT_ROOT):  # the fallback serves the project's own files, nothing above it
+            candidates.append(bundled)
     for candidate in candidates:
         if candidate.exists():
             return candidate
     where = f"{config.source}: " if config is not None and config.source else ""
     raise ConfigError(f"{where}{key}: file not found: {value} (looked in {', '.join(str(c.parent) for c in candidates)})")
+
+
+# --- input files ----------------------------------------------------------------------------------
+# keys of generator / filter / stage blocks that name input files (FOLDER_KEYS may also name a folder)
+FILE_KEYS = {"file", "seed_file", "path", "templates", "data_files", "benchmarks", "fasttext_model",
+             "ifeval_prompts"}
+FOLDER_KEYS = {"passages", "data"}
+
+
+def _named_files(data: Any, where: str) -> Iterator[tuple[str, str, str]]:
+    """(key path, key name, value) for every file named under a file key, at any depth."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = f"{where}.{k}"
+            if k in FILE_KEYS | FOLDER_KEYS and v is not None:
+                # a name, a list of names, or a mapping {split: name or names}
+                items = (list(v.items()) if isinstance(v, dict) else list(enumerate(v)) if isinstance(v, list)
+                         else [(None, v)])
+                for label, item in items:
+                    key = here if label is None else f"{here}.{label}"
+                    names = list(enumerate(item)) if isinstance(item, list) else [(None, item)]
+                    for j, name in names:
+                        if isinstance(name, str):
+                            yield (key if j is None else f"{key}.{j}"), k, name
+            else:
+                yield from _named_files(v, here)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _named_files(v, f"{where}.{i}")
+
+
+def _params_dump(registry: Registry, type_name: str, params: dict) -> dict:
+    """A plugin block with its defaults filled in (defaults name bundled files too)."""
+    try:
+        return params_model(registry.get(type_name)).model_validate(params).model_dump(mode="json")
+    except (KeyError, ValidationError):
+        return params
+
+
+def input_files(config: PipelineConfig, kinds: tuple[str, ...] = ("generators", "filters", "stages")
+                ) -> Iterator[tuple[str, str, str, Path | None]]:
+    """(key path, key name, value, resolved path or None when not found) for every input file the config names."""
+    blocks: list[tuple[str, dict]] = []
+    if "generators" in kinds:
+        blocks += [(f"generators.{s.name}", _params_dump(GENERATORS, s.type, s.params)) for s in config.generators]
+    if "filters" in kinds:
+        blocks += [(f"filters.{s.name}", _params_dump(FILTERS, s.type, s.params)) for s in config.filters]
+    if "stages" in kinds:
+        blocks += [(name, _params_dump(STAGES, name, block)) for name, block in config.stages.items()]
+    for where, params in blocks:
+        for key, name, value in _named_files(params, where):
+            try:
+                yield key, name, value, resolve_path(value, config, key)
+            except ConfigError:
+                yield key, name, value, None
+
+
+def check_files(config: PipelineConfig) -> None:
+    """Every input file the config names exists (and is a file where a file is needed); all problems at once."""
+    problems = []
+    for key, name, value, path in input_files(config):
+        if path is None:
+            problems.append(f"{key}: file not found: {value}")
+        elif path.is_dir() and name not in FOLDER_KEYS:
+            problems.append(f"{key}: {value} is a folder, not a file")
+        elif path.is_file() and path.stat().st_size == 0:
+            problems.append(f"{key}: {path}: the file is empty")
+        elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES and (bad := _not_utf8(path)):
+            problems.append(f"{key}: {path}: not UTF-8 text ({bad})")
+    if problems:
+        where = f"{config.source}: " if config.source else ""
+        raise ConfigError("\n".join(where + p for p in problems))
+
+
+TEXT_SUFFIXES = {".txt", ".jsonl", ".json", ".yaml", ".yml", ".csv", ".tsv", ".md"}
+
+
+def _not_utf8(path: Path) -> str | None:
+    """Where a text file stops being UTF-8, or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                return f"byte {offset + err.start}"
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return f"byte {offset}: cut short"
+    return None
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a folder (with their relative names)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -10,8 +10,13 @@ from datagen.output import RunFolder, atomic_write
 
 def export_records(run_dir: str | Path, fmt: str, out: str | Path) -> int:
     """`.json` gets one JSON array (Alpaca's usual file), anything else JSON Lines."""
-    rows = [convert(r, fmt) for r in RunFolder(run_dir).require().records()]
+    run = RunFolder(run_dir).require()
     out = Path(out)
+    if run.owns(out):
+        raise ValueError(f"{out} is a file of the run {run.path} itself; write the export somewhere else")
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder; give a file name, e.g. {out / (fmt + '.jsonl')}")
+    rows = [convert(r, fmt) for r in run.records()]
     if out.suffix == ".json":
         text = json.dumps(rows, ensure_ascii=False, indent=1)
     else:

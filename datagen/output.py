@@ -5,15 +5,18 @@
       run.json               fingerprint of what decides the records (a resumed run must match it)
       records/<shard>.jsonl  kept records
       rejects/<shard>.jsonl  rejected records, each with the verdict that rejected it
-      shards/<shard>.json    written last: the shard is finished; its counts and timings
+      shards/<shard>.json    written last: the shard is finished; its counts, checksums and timings
+      done/<generator>.json  the generator gave all its batches
       stats.json             totals and the filter funnel, summed from shards/
       records.parquet        all kept records in one table
 
 Every file is written to a temporary name and renamed, so a killed run leaves whole files or none; a shard
-counts as finished only once its shards/ marker exists, and a resumed run rewrites unfinished ones.
+counts as finished only once its shards/ marker exists and its files match the marker's checksums; a resumed run
+rewrites unfinished ones.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter, defaultdict
@@ -38,13 +41,32 @@ def dump_jsonl(records: Iterable[Record]) -> str:
 
 
 def read_jsonl(path: Path) -> Iterator[Record]:
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for n, line in enumerate(fh, 1):
             if line.strip():
                 try:
                     yield Record.model_validate_json(line)
                 except ValueError as err:
-                    raise ValueError(f"{path}: line {n}: not a valid record: {err}") from None
+                    first = str(err).strip().splitlines()
+                    raise ValueError(f"{path}: line {n}: not a valid record: {first[-1] if first else err}") \
+                        from None
+
+
+def load_json(path: Path) -> Any:
+    """A JSON file written by datagen, with an error naming it when it is damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: damaged JSON file ({err}); delete it (or the run folder) to start over") \
+            from None
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+RUN_FILES = {"run.json", "config.yaml", "stats.json", "records.parquet"}
+RUN_FOLDERS = {"records", "rejects", "shards", "done", "stale", "stages", "train", "eval"}
 
 
 def shard_name(generator_index: int, generator: str, batch: int) -> str:
@@ -63,13 +85,53 @@ class RunFolder:
         if not self.exists:
             raise FileNotFoundError(f"{self.path} is not a datagen output folder (no run.json); "
                                     f"run a pipeline first: datagen run pipelines/NAME.yaml")
+        self.read_json("run.json")  # a damaged one is named here, not deep in a reader
         return self
 
     # -- writing ---------------------------------------------------------------------------------
-    def write_shard(self, name: str, kept: list[Record], rejected: list[Record], stats: dict[str, Any]) -> None:
-        atomic_write(self.path / "records" / f"{name}.jsonl", dump_jsonl(kept))
-        atomic_write(self.path / "rejects" / f"{name}.jsonl", dump_jsonl(rejected))
+    def write_shard(self, name: str, kept: list[Record], rejected: list[Record], stats: dict[str, Any],
+                    order: str | None = None) -> None:
+        """`order`: one letter per generated record, k (kept) or r (rejected), so that a resume can replay the
+        records in the order they were made."""
+        texts = {"records": dump_jsonl(kept), "rejects": dump_jsonl(rejected)}
+        for kind, text in texts.items():
+            atomic_write(self.path / kind / f"{name}.jsonl", text)
+        stats = {**stats, "order": order or "k" * len(kept) + "r" * len(rejected),
+                 "checksums": {kind: checksum(text) for kind, text in texts.items()}}
         atomic_write(self.path / "shards" / f"{name}.json", json.dumps(stats, indent=1))  # marks it finished
+
+    def check_shard(self, stats: dict[str, Any]) -> str | None:
+        """None when the shard's files are whole, else what is wrong with them."""
+        for kind, count in (("records", stats.get("kept", 0)), ("rejects", stats.get("rejected", 0))):
+            path = self.path / kind / f"{stats['shard']}.jsonl"
+            if not path.is_file():
+                return f"{path} is missing"
+            data = path.read_bytes()
+            expected = stats.get("checksums", {}).get(kind)
+            if expected and checksum(data.decode("utf-8", errors="replace")) != expected:
+                return f"{path} does not match its checksum in shards/{stats['shard']}.json"
+            if sum(1 for line in data.splitlines() if line.strip()) != count:
+                return f"{path} does not hold the {count} records its marker counts"
+        return None
+
+    def set_aside(self, shard: str) -> None:
+        """Move a shard's files to stale/ (marker first, so it no longer counts as finished)."""
+        for kind, suffix in (("shards", ".json"), ("records", ".jsonl"), ("rejects", ".jsonl")):
+            path = self.path / kind / f"{shard}{suffix}"
+            if path.exists():
+                (self.path / "stale" / kind).mkdir(parents=True, exist_ok=True)
+                os.replace(path, self.path / "stale" / kind / path.name)
+
+    def in_order(self, shards: Iterable[str]) -> Iterator[Record]:
+        """Kept and rejected records of the shards, in the order they were generated."""
+        markers = {s["shard"]: s for s in self.shard_stats()}
+        for name in shards:
+            kept = read_jsonl(self.path / "records" / f"{name}.jsonl")
+            rejected = read_jsonl(self.path / "rejects" / f"{name}.jsonl")
+            for letter in markers[name].get("order", ""):
+                yield next(kept) if letter == "k" else next(rejected)
+            yield from kept  # markers written before `order` existed: kept, then rejected
+            yield from rejected
 
     def write_json(self, name: str, data: Any) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2, default=str))
@@ -79,7 +141,8 @@ class RunFolder:
         folder = self.path / "shards"
         if not folder.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+        # a write killed halfway leaves its temporary (.tmp-NAME), never a marker
+        return [load_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
     def finished(self) -> list[str]:
         return [s["shard"] for s in self.shard_stats()]
@@ -94,9 +157,28 @@ class RunFolder:
         for name in (self.finished() if shards is None else shards):
             yield from read_jsonl(self.path / kind / f"{name}.jsonl")
 
+    def read_yaml(self, name: str) -> Any:
+        import yaml
+
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: damaged YAML file: {' '.join(str(err).split())}") from None
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether `path` is one of the run's own files (which an export must not overwrite)."""
+        try:
+            parts = Path(path).resolve().relative_to(self.path.resolve()).parts
+        except ValueError:
+            return False
+        return bool(parts) and (parts[0] in RUN_FOLDERS or (len(parts) == 1 and parts[0] in RUN_FILES))
+
     def read_json(self, name: str) -> Any:
         path = self.path / name
-        return json.loads(path.read_text()) if path.is_file() else None
+        return load_json(path) if path.is_file() else None
 
     # -- summaries -------------------------------------------------------------------------------
     def summarize(self, filter_order: list[str]) -> dict[str, Any]:

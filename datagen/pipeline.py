@@ -1,7 +1,9 @@
 """The runner: generators -> filters -> shards, then the train / evaluate / publish / report stages.
 
-Each generator batch is filtered and written as one shard. A rerun of the same config resumes: it lists the
-finished shards, warms the filters' state from them, and asks each generator for the batches after them.
+Each generator batch is filtered and written as one shard. A rerun of the same config resumes: it keeps the
+finished shards a straight run would have written before the first missing or damaged one (later ones are set
+aside in stale/ and made again), warms the filters' state from them in the order they were made, and asks each
+generator for the batches after them. The resumed run's records are then those of a straight run.
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from tqdm import tqdm
 
 from datagen.backends import build_backend
 from datagen.backends.base import Backend
-from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_path
+from datagen.config import BackendConfig, ConfigError, PipelineConfig, check_files, resolve_path
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
-from datagen.output import RunFolder, shard_name
+from datagen.output import RunFolder, atomic_write, shard_name
 from datagen.parquet import write_parquet
 from datagen.records import Record
 from datagen.registry import FILTERS, GENERATORS, STAGES
@@ -65,7 +67,12 @@ class RunResult:
 
 
 def run_dir_for(config: PipelineConfig) -> Path:
-    return resolve_output_dir(config) / config.name
+    out = resolve_output_dir(config)
+    path = out / config.name
+    if path.resolve().parent != out.resolve():
+        raise ConfigError(f"{config.source or '<config>'}: name: {config.name!r} must name a folder directly "
+                          f"inside output_dir ({out})")
+    return path
 
 
 def resolve_output_dir(config: PipelineConfig) -> Path:
@@ -84,18 +91,34 @@ class Runner:
     # -- setup -----------------------------------------------------------------------------------
     def _prepare(self, restart: bool) -> None:
         path = self.folder.path
+        check_files(self.config)
+        out = path.parent
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"output_dir {out} is a file, not a folder")
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{path} is a file, not a run folder; change `name` or `output_dir`")
         previous = self.folder.read_json("run.json")
+        if previous is not None and not (isinstance(previous, dict) and "fingerprint" in previous):
+            raise ConfigError(f"{path / 'run.json'} is not a datagen run file; not touching {path}")
         if previous and restart:
+            if previous.get("name") != self.config.name:
+                raise ConfigError(f"{path} holds the run {previous.get('name')!r}, not {self.config.name!r}; "
+                                  f"not deleting it")
             shutil.rmtree(path)
             previous = None
-        if previous and previous["fingerprint"] != self.config.fingerprint():
+        fingerprint = self.config.fingerprint()
+        if previous and previous["fingerprint"] != fingerprint:
             raise ConfigError(
-                f"{path} holds a run of a different config (seed, backend, generators or filters changed). "
-                f"Resume needs the same config: rerun with --restart to start over, or change `name`.")
-        path.mkdir(parents=True, exist_ok=True)
-        self.folder.write_json("run.json", {"name": self.config.name, "fingerprint": self.config.fingerprint(),
-                                            "source": str(self.config.source or "")})
-        (path / "config.yaml").write_text(yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False))
+                f"{path} holds a run of a different config (seed, backend, generators, filters or the contents of "
+                f"their input files changed). Resume needs the same config: rerun with --restart to start over, "
+                f"or change `name`.")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.folder.write_json("run.json", {"name": self.config.name, "fingerprint": fingerprint,
+                                                "source": str(self.config.source or "")})
+        except OSError as err:
+            raise ConfigError(f"cannot write the run folder {path}: {err.strerror or err}") from None
+        atomic_write(path / "config.yaml", yaml.safe_dump(self.config.public(), sort_keys=False))
 
     def _resolver(self) -> Callable[[str, str], Path]:
         return lambda value, key: resolve_path(value, self.config, key)
@@ -122,23 +145,48 @@ class Runner:
     # -- generate + filter -----------------------------------------------------------------------
     def generate(self) -> dict[str, Any]:
         filters = self._build_filters()
-        finished = set(self.folder.finished())
+        finished = self._resume_point()
         if finished:
-            self._warm_start(filters, sorted(finished))
+            self._warm_start(filters, finished)
         for index, spec in enumerate(self.config.generators):
             generator = self._build_generator(index)
-            done = sorted(s for s in finished if s.startswith(f"{index:02d}-{spec.name}-"))
-            batches = [int(s.rsplit("-", 1)[1]) for s in done]
-            start = next((i for i, b in enumerate(batches) if b != i), len(batches))  # first gap
-            history = list(self.folder.records(done[:start])) + list(self.folder.rejects(done[:start]))
-            self._run_generator(index, generator, filters, start, history)
+            done = [s for s in finished if s.startswith(f"{index:02d}-{spec.name}-")]
+            self._run_generator(index, generator, filters, len(done), list(self.folder.in_order(done)))
         stats = self.folder.summarize([f.ctx.name for f in filters])
         self.folder.write_json("stats.json", {"run": self.config.name, **stats})
         write_parquet(self.folder.records(), self.folder.path / "records.parquet")
         return stats
 
+    def _resume_point(self) -> list[str]:
+        """The finished shards a straight run makes before the first missing or damaged one, in the order it makes
+        them. Shards after that point are set aside (stale/), since the filters' state they were made with is
+        gone, and are made again."""
+        markers = {s["shard"]: s for s in self.folder.shard_stats()}
+        valid: list[str] = []
+        whole = True  # every shard so far is there and sound
+        for index, spec in enumerate(self.config.generators):
+            batch = 0
+            while whole and (name := shard_name(index, spec.name, batch)) in markers:
+                problem = self.folder.check_shard(markers[name])
+                if problem:
+                    tqdm.write(f"shard {name} is damaged ({problem}); making it again")
+                    break
+                valid.append(name)
+                batch += 1
+            done = f"done/{index:02d}-{spec.name}.json"
+            if not whole or (self.folder.read_json(done) or {}).get("batches") != batch:
+                whole = False
+                (self.folder.path / done).unlink(missing_ok=True)
+        stale = [name for name in markers if name not in valid]
+        for name in stale:
+            self.folder.set_aside(name)
+        if stale:
+            tqdm.write(f"{len(stale)} shard(s) after a missing or damaged one moved to {self.folder.path / 'stale'} "
+                       f"and made again: {', '.join(sorted(stale)[:5])}{' ...' * (len(stale) > 5)}")
+        return valid
+
     def _warm_start(self, filters: list[Filter], shards: list[str]) -> None:
-        seen = list(self.folder.records(shards)) + list(self.folder.rejects(shards))
+        seen = list(self.folder.in_order(shards))
         for f in filters:
             f.warm_start(r for r in seen if any(v.filter == f.ctx.name and v.keep for v in r.verdicts))
 
@@ -156,7 +204,7 @@ class Runner:
             if records is None:
                 break
             t1, tokens1 = time.perf_counter(), self.backends.tokens()
-            kept, rejected, funnel = apply_filters(filters, records)
+            kept, rejected, funnel, order = apply_filters(filters, records)
             t2, tokens2 = time.perf_counter(), self.backends.tokens()
             stats = {
                 "shard": shard_name(index, spec.name, batch), "generator": spec.name, "batch": batch,
@@ -167,10 +215,11 @@ class Runner:
                 "seconds": round(t1 - t0, 4), "filter_seconds": round(t2 - t1, 4),
             }
             generator.discarded.clear()
-            self.folder.write_shard(stats["shard"], kept, rejected, stats)
+            self.folder.write_shard(stats["shard"], kept, rejected, stats, order)
             bar.update(len(records))
             bar.set_postfix(self._postfix(generator, stats), refresh=False)
             batch += 1
+        self.folder.write_json(f"done/{index:02d}-{spec.name}.json", {"batches": batch})
         bar.close()
         if self.quiet:
             totals = self.folder.summarize([])["generators"].get(spec.name, {})
@@ -202,29 +251,33 @@ class Runner:
         self.backends.close()
 
 
-def apply_filters(filters: list[Filter], records: list[Record]) -> tuple[list[Record], list[Record], dict]:
-    """Run records through the filters in order; a rejected record skips the rest. Returns kept, rejected,
-    and the funnel {filter: {in, out, reasons}}."""
+def apply_filters(filters: list[Filter], records: list[Record]
+                  ) -> tuple[list[Record], list[Record], dict, str]:
+    """Run records through the filters in order; a rejected record skips the rest. Returns kept, rejected (both in
+    the order generated), the funnel {filter: {in, out, reasons}} and the order: k or r per generated record."""
     funnel: dict[str, dict[str, Any]] = {}
-    alive, rejected = list(records), []
+    alive, rejected = list(enumerate(records)), []
     for f in filters:
-        out = f.apply(alive) if alive else []
+        out = f.apply([record for _, record in alive]) if alive else []
         if len(out) != len(alive):
             raise RuntimeError(f"filter {f.ctx.name} returned {len(out)} records for {len(alive)}: "
                                f"a filter must return every record it is given")
         reasons: Counter[str] = Counter()
-        alive = []
-        for record in out:
+        positions, alive = [i for i, _ in alive], []
+        for position, record in zip(positions, out):
             verdict = record.verdicts[-1] if record.verdicts else None
             if verdict is None or verdict.filter != f.ctx.name:
                 raise RuntimeError(f"filter {f.ctx.name} left record {record.id} without its verdict")
             if verdict.keep:
-                alive.append(record)
+                alive.append((position, record))
             else:
                 reasons[verdict.reason] += 1
-                rejected.append(record)
+                rejected.append((position, record))
         funnel[f.ctx.name] = {"in": len(out), "out": len(alive), "reasons": dict(reasons)}
-    return alive, rejected, funnel
+    rejected.sort(key=lambda pair: pair[0])
+    kept_at = {i for i, _ in alive}
+    order = "".join("k" if i in kept_at else "r" for i in range(len(records)))
+    return [r for _, r in alive], [r for _, r in rejected], funnel, order
 
 
 def run_stage(name: str, block: dict[str, Any], run_dir: Path, config: PipelineConfig | None = None,

@@ -6,11 +6,14 @@
       data/test-00000-of-00001.parquet
       exports/<format>.jsonl               optional: alpaca / sharegpt / messages / prompt_completion
 
-The split is by record id, so identical records never land on both sides.
+The split is by record id, so identical records never land on both sides. The folder is built next to its place
+and moved in whole, so a failure leaves the old folder as it was; a folder that publish did not write is not
+touched unless it is empty (or `force` is given).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -20,7 +23,6 @@ from typing import Any, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 from pydantic import Field
 
 from datagen.export import export_records
@@ -38,6 +40,7 @@ class PublishParams(StageParams):
     private: bool = False
     dry_run: bool = Field(False, description="write the folder, do not upload")
     out: str | None = Field(None, description="folder to write (default: <run>/hub)")
+    force: bool = Field(False, description="write into `out` even if it holds files publish did not write")
     test_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) of records in the test split")
     seed: int | None = Field(None, description="split seed (default: the pipeline seed, else 0)")
     shard_rows: int = Field(100_000, ge=1, description="rows per parquet file")
@@ -90,12 +93,60 @@ def _shards(records: Iterator[Record], rows: int, per_file: int) -> Iterator[tup
         yield i, files, islice(records, per_file)
 
 
+CARD_MARK = "Generated with `datagen`"
+OWN_ENTRIES = ("README.md", "data", "exports")  # what publish writes into a folder
+
+
+def check_target(folder: Path, force: bool = False) -> None:
+    """Refuse a folder that publish did not write: it must be absent, empty, or hold only a datagen card, data/
+    and exports/ (hidden entries such as .git are left alone)."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder; choose another --out")
+    if force or not folder.is_dir():
+        return
+    entries = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    card = folder / "README.md"
+    ours = card.is_file() and CARD_MARK in card.read_text(encoding="utf-8", errors="replace")
+    if not ours or set(entries) - set(OWN_ENTRIES):
+        raise ValueError(f"{folder} holds files that datagen publish did not write "
+                         f"({', '.join(sorted(entries)[:5])}); choose an empty or new --out, or pass --force to "
+                         f"replace its README.md, data/ and exports/")
+
+
+def _move_into(staging: Path, folder: Path) -> None:
+    """Replace the folder's README.md, data/ and exports/ by those in `staging` (other entries stay)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in OWN_ENTRIES:
+        new, old = staging / name, folder / name
+        if not new.exists():
+            continue
+        if old.is_dir():
+            trash = staging / f".old-{name}"
+            os.replace(old, trash)
+        os.replace(new, old)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishParams) -> dict[str, Any]:
     """Write parquet splits, exports and the dataset card into `folder` (its old data/ is replaced)."""
-    from datagen.card import build_card
-
     run = RunFolder(run_dir).require()
     folder = Path(folder)
+    check_target(folder, params.force or folder == run.path / "hub")
+    staging = folder.parent / f".{folder.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        result = _write(run, staging, folder, params)
+        _move_into(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _write(run: RunFolder, folder: Path, final: Path, params: PublishParams) -> dict[str, Any]:
+    from datagen.card import build_card
+
     ids, score_names = [], {}
     for r in run.records():
         ids.append(r.id)
@@ -105,7 +156,6 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
     test = split_ids(ids, params.test_size, params.seed if params.seed is not None else run_seed(run))
     splits = [Split("train", set(ids) - test), *([Split("test", test)] if test else [])]
     schema = hub_schema(list(score_names))
-    shutil.rmtree(folder / "data", ignore_errors=True)
     for split in splits:
         split.rows = sum(1 for i in ids if i in split.ids)
         stream = (r for r in run.records() if r.id in split.ids)
@@ -116,17 +166,18 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
             split.files.append(name)
     exports = {}
     if params.exports:
-        export_dir = Path(params.export_dir) if params.export_dir else folder / "exports"
         for fmt in params.exports:
-            path = export_dir / f"{fmt}{EXPORT_SUFFIX[fmt]}"
+            name = f"{fmt}{EXPORT_SUFFIX[fmt]}"
+            path = Path(params.export_dir) / name if params.export_dir else folder / "exports" / name
+            shown = path if params.export_dir else final / "exports" / name
             try:
-                exports[fmt] = {"path": str(path), "rows": export_records(run.path, fmt, path)}
+                exports[fmt] = {"path": str(shown), "rows": export_records(run.path, fmt, path)}
             except ValueError as err:
                 raise ValueError(f"export {fmt}: {err}") from None
     card = build_card(run, params, {s.name: s.rows for s in splits}, list(score_names),
                       dataset_info=dataset_info(folder, splits, schema))
     card.save(folder / "README.md")
-    return {"folder": str(folder), "splits": {s.name: s.rows for s in splits},
+    return {"folder": str(final), "splits": {s.name: s.rows for s in splits},
             "files": [f for s in splits for f in s.files], "exports": exports}
 
 
@@ -160,15 +211,19 @@ def upload_folder(folder: str | Path, repo_id: str, private: bool = False,
         raise ValueError(f"no Hugging Face token to upload to {repo_id}: set HF_TOKEN or run `hf auth login` "
                          f"(or use --dry-run to only write the folder)")
     api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
-                             commit_message=commit_message)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=str(folder),
+                                 commit_message=commit_message)
+    except OSError as err:  # no network, refused, HTTP errors (huggingface_hub's errors are requests' OSErrors)
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        raise ValueError(f"upload to {repo_id} failed: {reason}. The folder {folder} is complete; "
+                         f"upload it later with the same command") from None
     return str(getattr(info, "commit_url", info))
 
 
 def run_seed(run: RunFolder) -> int:
-    config = run.path / "config.yaml"
-    return int((yaml.safe_load(config.read_text()) or {}).get("seed", 0)) if config.is_file() else 0
+    return int((run.read_yaml("config.yaml") or {}).get("seed", 0))
 
 
 def publish(run_dir: str | Path, params: PublishParams) -> dict[str, Any]:
@@ -196,6 +251,8 @@ def cmd_publish(argv: list[str]) -> int:
     parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
     parser.add_argument("--dry-run", action="store_true", default=None, help="write the folder, do not upload")
     parser.add_argument("--out", help="folder to write (default: OUTPUT_DIR/hub)")
+    parser.add_argument("--force", action="store_true", default=None,
+                        help="write into --out even if it holds files publish did not write")
     parser.add_argument("--test-size", type=float, help="fraction (<1) or count (>=1); 0: no test split (default 0.1)")
     parser.add_argument("--seed", type=int, help="split seed (default: the run's seed)")
     parser.add_argument("--license", help="Hub license id, e.g. apache-2.0")
@@ -207,8 +264,7 @@ def cmd_publish(argv: list[str]) -> int:
     parser.add_argument("--export-dir", help="where exports go (default: the folder's exports/)")
     args = parser.parse_args(argv)
     # the run's own `publish:` block gives the defaults; flags given here override it
-    config = yaml.safe_load((Path(args.output_dir) / "config.yaml").read_text()) if (
-        Path(args.output_dir) / "config.yaml").is_file() else {}
+    config = RunFolder(args.output_dir).require().read_yaml("config.yaml") or {}
     given = {k: v for k, v in vars(args).items() if k != "output_dir" and v is not None}
     params = PublishParams.model_validate({**((config or {}).get("publish") or {}), **given})
     result = publish(args.output_dir, params)

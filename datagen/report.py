@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import jinja2
-import yaml
 from pydantic import Field
 
 from datagen import plots
 from datagen.card import model_label
+from datagen.config import redact
 from datagen.output import RunFolder
 from datagen.records import Record
 from datagen.stages import Stage, StageParams
@@ -107,8 +107,7 @@ def summarize_run(run_dir: str | Path, count: Callable[[str], int] | None = None
                   seed: int = 0) -> RunSummary:
     """One pass over the kept records. Without `count`, no lengths are measured."""
     run = RunFolder(run_dir).require()
-    config_path = run.path / "config.yaml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
     stats = run.read_json("stats.json") or run.summarize([])
     summary = RunSummary(name=config.get("name") or run.path.name, stats=stats, config=config)
     rng = random.Random(seed)

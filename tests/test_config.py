@@ -37,6 +37,12 @@ def test_good_config_loads_and_labels(tmp_path):
     (("model: embedded}", "model: embedded, n_ctxx: 5}"), "backend.n_ctxx: unknown key"),
     (("seed: 3", "seed: 3\nfliters: []"), "fliters: unknown key"),
     (("name: demo", "name: 'bad name/'"), "name: String should match"),
+    (("name: demo", "name: '..'"), "name: Value error, must name a folder inside output_dir"),
+    (("count: 4", "count: true"), "generators.0.count: Input should be a valid integer"),
+    (("seed: 3", "seed: 3\nevaluate: {judge_backend: {type: llamacpp, model: embedded, n_ctxx: 1}}"),
+     "evaluate.judge_backend.n_ctxx: unknown key"),
+    (("seed: 3", "seed: 3\nevaluate: {judge_backend: {type: nope}}"), "evaluate.judge_backend.type: unknown backend"),
+    (("seed: 3", "seed: 3\nevaluate: {judge_backend: llamacpp}"), "evaluate.judge_backend: Input should be a valid dictionary"),
 ])
 def test_errors_name_the_file_and_key(tmp_path, edit, expected):
     path = write(tmp_path, GOOD.replace(*edit))

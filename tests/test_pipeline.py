@@ -101,3 +101,126 @@ def test_sigkill_then_rerun_loses_nothing_and_duplicates_nothing(run_in):
     straight = run_pipeline(validate_config({**config, "output_dir": str(run_in / "straight")}), quiet=True)
     assert texts(RunFolder(straight.path)) == got
     assert json.loads((run_in / "outputs/killed/stats.json").read_text())["generated"] == 12
+
+
+# -- resume equals a straight run -------------------------------------------------------------------
+
+NEAR_WORDS = "red blue green cat dog sun moon tree rock fish bird star".split()
+
+
+def near_dup_rows(seed=5, n=40):
+    """Short instructions from 12 words: many LSH band collisions. With this seed a resume at shards 6-8 decided
+    differently when the warm start fed kept records before rejected ones."""
+    import random
+
+    rng = random.Random(seed)
+    return [{"instruction": " ".join(rng.choice(NEAR_WORDS) for _ in range(rng.choice([3, 4, 5, 6]))),
+             "output": f"answer number {i} here"} for i in range(n)]
+
+
+def near_dup_config(path, out):
+    # dedup_near keeps records that length then rejects: they are in rejects/, and the band index (first record
+    # per bucket) depends on whether they are replayed before or after the later kept ones
+    return validate_config({
+        "name": "near", "seed": 1, "output_dir": str(out),
+        "generators": [{"type": "import", "sources": [{"path": str(path)}], "cap": None, "count": 40,
+                        "batch_size": 4}],
+        "filters": [{"type": "dedup_near", "num_perm": 16, "bands": 8, "rows": 2, "threshold": 0.5},
+                    {"type": "length", "min_instruction_words": 5, "min_response_words": 1}]})
+
+
+def verdicts(folder: RunFolder):
+    return sorted((r.id, r.instruction, tuple((v.filter, v.keep, v.reason) for v in r.verdicts))
+                  for r in [*folder.records(), *folder.rejects()])
+
+
+def test_resume_decides_like_a_straight_run_with_lsh_dedup(tmp_path):
+    import shutil
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in near_dup_rows()))
+    straight = RunFolder(run_pipeline(near_dup_config(data, tmp_path / "straight"), quiet=True).path)
+    want = verdicts(straight)
+    assert sum(1 for r in straight.rejects() if r.rejection().filter == "dedup_near") > 0
+    for cut in range(1, 10):
+        out = tmp_path / f"cut{cut}"
+        shutil.copytree(straight.path, out / "near")
+        folder = RunFolder(out / "near")
+        for shard in sorted(folder.finished())[cut:]:  # as if killed after `cut` shards
+            for kind, suffix in (("shards", ".json"), ("records", ".jsonl"), ("rejects", ".jsonl")):
+                (folder.path / kind / f"{shard}{suffix}").unlink()
+        shutil.rmtree(folder.path / "done", ignore_errors=True)
+        run_pipeline(near_dup_config(data, out), quiet=True)
+        assert verdicts(folder) == want, f"resumed after {cut} shards"
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+SENTINEL = "sk-SENTINEL-7f3a9c1e5b"
+
+
+def secret_config(tmp_path, key=SENTINEL):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Name a colour number {i}", "output": f"Colour {i} is red"})
+                            + "\n" for i in range(6)))
+    return {
+        "name": "secret", "output_dir": str(tmp_path / "outputs"),
+        "backend": {"type": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key": key},
+        "generators": [{"type": "import", "sources": [{"path": str(data)}], "cap": None, "count": 6,
+                        "batch_size": 3, "backend": {"type": "openai", "model": "g", "api_key": key}}],
+        "filters": [{"type": "length", "min_instruction_words": 1,
+                     "backend": {"type": "openai", "model": "j", "api_key_env": "DATAGEN_TEST_KEY"}}],
+        "evaluate": {"judge_backend": {"type": "openai", "model": "judge", "api_key": key}},
+        "publish": {"repo_id": "me/secret", "dry_run": True},
+    }
+
+
+def grep(folder: Path, text: str) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_no_secret_reaches_a_file_or_a_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAGEN_TEST_KEY", SENTINEL + "-env")
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(secret_config(tmp_path)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    logs = []
+    for argv in (["run", str(path), "--no-stages"], ["publish", "outputs/secret", "--dry-run", "--repo-id", "me/s",
+                                                       "--out", str(tmp_path / "hub")],
+                 ["report", "outputs/secret"], ["inspect", "outputs/secret"], ["validate", str(path)]):
+        done = subprocess.run([sys.executable, "-m", "datagen.cli", *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        logs.append(done.stdout + done.stderr)
+    assert (tmp_path / "hub" / "README.md").is_file() and (tmp_path / "outputs/secret/report").is_dir()
+    assert grep(tmp_path / "outputs", "SENTINEL") == [] and grep(tmp_path / "hub", "SENTINEL") == []
+    assert not any("SENTINEL" in log for log in logs)
+    written = yaml.safe_load((tmp_path / "outputs/secret/config.yaml").read_text())
+    assert written["backend"]["api_key"] == "<redacted>"
+    assert written["filters"][0]["backend"]["api_key_env"] == "DATAGEN_TEST_KEY"  # where it comes from is shown
+    assert written["evaluate"]["judge_backend"]["api_key"] == "<redacted>"
+
+
+def test_changing_only_the_key_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAGEN_TEST_KEY", "x")
+    first = run_pipeline(validate_config(secret_config(tmp_path, key="sk-one")), quiet=True, stages=False)
+    again = run_pipeline(validate_config(secret_config(tmp_path, key="sk-two")), quiet=True, stages=False)
+    assert again.path == first.path and again.stats["generated"] == 6
+
+
+def test_api_key_env_reads_the_environment(monkeypatch):
+    import pytest
+
+    from datagen.backends import build_backend
+    from datagen.config import ConfigError
+
+    monkeypatch.setenv("DATAGEN_TEST_KEY", SENTINEL)
+    backend = build_backend({"type": "openai", "model": "m", "api_key_env": "DATAGEN_TEST_KEY", "workers": 1})
+    assert backend.client.api_key == SENTINEL
+    monkeypatch.delenv("DATAGEN_TEST_KEY")
+    with pytest.raises(ConfigError, match="api_key_env: environment variable 'DATAGEN_TEST_KEY' is not set"):
+        build_backend({"type": "openai", "model": "m", "api_key_env": "DATAGEN_TEST_KEY", "workers": 1})
+    with pytest.raises(ConfigError, match="give `api_key` or `api_key_env`"):
+        validate_config({"name": "x", "backend": {"type": "openai", "model": "m", "api_key": "a",
+                                                  "api_key_env": "B"},
+                         "generators": [{"type": "answer", "instructions": ["a"]}]})

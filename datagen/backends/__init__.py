@@ -15,7 +15,10 @@ _MEMORY_SHARE = 0.5
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
-    return config.model_dump() if hasattr(config, "model_dump") else dict(config)
+    """The block as a dict, with `NAME_env: VAR` options read from the environment (so keys live nowhere else)."""
+    from datagen.config import read_secrets
+
+    return read_secrets(config.model_dump() if hasattr(config, "model_dump") else dict(config))
 
 
 def resolve_workers(config: dict[str, Any]) -> tuple[int, int | None]:
@@ -45,7 +48,7 @@ def build_single(config: dict[str, Any]) -> Backend:
     """One engine in this process."""
     from datagen.registry import BACKENDS
 
-    config = dict(config)
+    config = _config_dict(config)
     cls = BACKENDS.get(config.pop("type", "llamacpp"))
     config.pop("workers", None)
     threads = config.pop("threads", None)

@@ -4,29 +4,51 @@ On a CPU, llama.cpp gets more tokens/s from several single-thread processes than
 threads (measured here: 2 x 1 thread 1.45x of 1 x 2 threads). Workers are started with 'spawn' and load the model
 themselves: a native model library loaded before a fork can hang the child.
 Per-input seeds (see SamplingParams) keep results independent of how inputs land on workers.
+A worker exits as soon as the process that started it is gone (even after a SIGKILL, which runs no clean-up), and
+an engine that fails to load in a worker reports its own error on the first call instead of breaking the pool.
 """
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from datagen.backends.base import Backend, Completion, Messages, SamplingParams
 
 _worker_backend: Backend | None = None
+_worker_error: BaseException | None = None
 
 
-def _init_worker(config: dict[str, Any]) -> None:
-    global _worker_backend
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _init_worker(config: dict[str, Any], parent: int) -> None:
+    global _worker_backend, _worker_error
     from datagen.backends import build_single
 
-    _worker_backend = build_single(config)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    try:
+        _worker_backend = build_single(config)
+    except Exception as err:  # raised again by each call, so the caller sees the cause
+        _worker_error = err
+
+
+def _engine() -> Backend:
+    if _worker_error is not None:
+        raise _worker_error
+    assert _worker_backend is not None
+    return _worker_backend
 
 
 def _run(method: str, args: tuple) -> Any:
-    assert _worker_backend is not None
-    return getattr(_worker_backend, method)(*args)
+    return getattr(_engine(), method)(*args)
 
 
 class RemoteBackend(Backend):
@@ -59,9 +81,13 @@ class PoolBackend(RemoteBackend):
         self.workers = workers
         self.threads = config.get("threads")
         self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(config,))
+                                            initializer=_init_worker, initargs=(config, os.getpid()))
         self._end_of_turn: list[str] | None = None
-        self.model = self.executor.submit(_model_id).result()  # the engine's own id (e.g. the GGUF's name)
+        try:
+            self.model = self.executor.submit(_model_id).result()  # the engine's own id (e.g. the GGUF's name)
+        except BaseException:
+            self.close()
+            raise
 
     def _call(self, method: str, *args: Any) -> Any:
         return self.executor.submit(_run, method, args).result()
@@ -84,10 +110,8 @@ class PoolBackend(RemoteBackend):
 
 
 def _model_id() -> str:
-    assert _worker_backend is not None
-    return _worker_backend.model
+    return _engine().model
 
 
 def _end_of_turn() -> list[str]:
-    assert _worker_backend is not None
-    return _worker_backend.end_of_turn
+    return _engine().end_of_turn
