@@ -185,9 +185,9 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
                             tasks=tasks)
     (run_in / "small.yaml").write_text(yaml.safe_dump(spec))
     result = run_pipeline(load_config(run_in / "small.yaml"), quiet=True)
-    train = result.stage_results["train"]
+    train = result.stages["train"]
     assert train["prompt_style"] == "alpaca" and train["examples"]["longer_than_max_length"] == 0
-    metrics = json.loads((result.folder / "eval" / "metrics.json").read_text())
+    metrics = json.loads((result.path / "eval" / "metrics.json").read_text())
     assert set(metrics["tuned"]["tasks"]) == {"topic-heldout-rows", "nli-bundled"}
     assert metrics["tuned"]["trained_accuracy"]["n"] == 8 and metrics["tuned"]["heldout_cluster_accuracy"]["n"] == 8
     # learning to stop: the untrained base never ends a labelled answer by itself; the tuned model does
@@ -195,7 +195,7 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
                for label in ("base", "tuned")}
     assert stopped["base"] == 0 and stopped["tuned"] > 8, stopped
     assert "ablation:all-tokens" in metrics
-    report = (result.folder / "eval" / "report.md").read_text()
+    report = (result.path / "eval" / "report.md").read_text()
     assert "| all-tokens | train_on_all=True |" in report and "accuracy, held-out task cluster (zero-shot) %" in report
     # `datagen eval` scores any model on the run's suite and prints one headline line per metric, last
     import contextlib
@@ -203,12 +203,12 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["eval", str(result.folder), "--model", str(tiny), "--folder", "eval-tiny",
+        assert main(["eval", str(result.path), "--model", str(tiny), "--folder", "eval-tiny",
                      "--no-ablations"]) == 0
     lines = printed.getvalue().strip().splitlines()
     assert lines[-5].startswith("trained_tasks_accuracy: base ") and lines[-5].endswith(" n 8")
     assert [line.split(":")[0] for line in lines[-5:]] == ["trained_tasks_accuracy", "heldout_cluster_accuracy",
                                                           "ended_by_itself", "answered_not_continued",
                                                           "ifeval_prompt_strict"]
-    again = json.loads((result.folder / "eval-tiny" / "metrics.json").read_text())
+    again = json.loads((result.path / "eval-tiny" / "metrics.json").read_text())
     assert again["tuned"]["tasks"]["nli-bundled"] == again["base"]["tasks"]["nli-bundled"]  # same model, same answers
