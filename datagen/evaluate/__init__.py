@@ -155,8 +155,11 @@ class EvaluateStage(Stage):
         models = {"base": (base_model, None),
                   "tuned": (p.model, None) if p.model else tuned_location(train_dir)}
         if p.ablations and not p.model:
-            for name in (config.get("summary", {}).get("ablations") or {}):
-                models[f"ablation:{name}"] = tuned_location(train_dir / "ablations" / name)
+            for folder in sorted((train_dir / "ablations").glob("*/config.json")):
+                models[f"ablation:{folder.parent.name}"] = tuned_location(folder.parent)
+                facts = json.loads(folder.read_text())["summary"]
+                config.setdefault("summary", {}).setdefault("ablations", {})[folder.parent.name] = {
+                    "changes": p_changes(config, folder.parent.name), **facts}
         return models
 
     def _answers(self, model: str, adapter: str | None, style: str, task_prompts: list[str],
@@ -244,3 +247,7 @@ def written_by(maker: str | None, base_model: str) -> bool:
     if base_model in ("", "embedded"):
         names |= {"embedded", "smollm2-135m-instruct"}
     return bool(made) and any(name and name in made for name in names)
+
+
+def p_changes(config: dict, name: str) -> dict:
+    return ((config.get("params") or {}).get("ablations") or {}).get(name, {})
