@@ -139,7 +139,7 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
                for name in metrics[label]["tasks"])
     assert "ablation:all-tokens" in metrics
     report = (result.path / "eval" / "report.md").read_text()
-    assert "| all-tokens | train_on_all=True, max_steps=2 |" in report and "accuracy, held-out task cluster (zero-shot) %" in report
+    assert "| all-tokens | max_steps=2, train_on_all=True |" in report and "accuracy, held-out task cluster (zero-shot) %" in report
     # `datagen eval` scores any model on the run's suite and prints one headline line per metric, last
     import contextlib
     import io

@@ -75,7 +75,7 @@ class EvaluateStage(Stage):
         refs = {r.id: r for r in heldout + judged}
         task_items = {t.label(): (t, tasks.load_items(t, self.ctx.resolve_path, f"evaluate.tasks.{i}"))
                       for i, t in enumerate(p.tasks)}
-        prompts_if, ifeval_note = self._ifeval(ifeval)
+        prompts_if = self._ifeval(ifeval)
         open_prompts = [r.instruction for r in refs.values()] + [x["prompt"] for x in prompts_if]
         task_prompts = [item["prompt"] for _, items in task_items.values() for item in items]
 
@@ -110,13 +110,11 @@ class EvaluateStage(Stage):
                 scores = [rouge.rouge_l(by_id[r.id], r.response) for r in heldout]
                 m["heldout"] = {"rouge_l": round(sum(scores) / len(scores), 4), "n": len(scores),
                                 "task_types": sorted({r.task_type or "-" for r in heldout})}
-            if prompts_if and not ifeval_note:
+            if prompts_if:
                 m["ifeval"] = ifeval.score(prompts_if, [a["text"] for a in tail[n_ref:]])
             metrics[label] = m
         metrics["references"] = {"candidates": len(candidates), "written_by_model_under_test":
                                  len(candidates) - len(independent)}
-        if ifeval_note:
-            metrics["ifeval_not_scored"] = ifeval_note
         if judged:
             self._judge(metrics, answers, refs, judged, n_task)
 
@@ -131,8 +129,6 @@ class EvaluateStage(Stage):
                   f"- references: {len(candidates) - len(independent)} of {len(candidates)} held-out/validation "
                   f"records were written by the model under test and are not used as references",
                   f"- judge: {self._judge_note(metrics, judged)}"]
-        if ifeval_note:
-            header.append(f"- IFEval not scored: {ifeval_note}")
         report = write_report(metrics, out, header, config.get("summary", {}))
         lines = headline(metrics, headline_judge=bool(p.judge_backend))
         if not self.ctx.quiet:
@@ -175,21 +171,12 @@ class EvaluateStage(Stage):
             del net
             gc.collect()
 
-    def _ifeval(self, ifeval: Any) -> tuple[list[dict[str, Any]], str | None]:
-        """(prompts, why they are not scored). A prompt file the checker cannot read is reported, not fatal, so
-        a checker that knows more instruction types drops in without changing the pipeline."""
+    def _ifeval(self, ifeval: Any) -> list[dict[str, Any]]:
+        """The IFEval prompts to score (official file layout), the first `ifeval_limit` of them."""
         p = self.params
         if not p.ifeval_prompts:
-            return [], None
-        path = self.ctx.resolve_path(p.ifeval_prompts, "evaluate.ifeval_prompts")
-        try:
-            return ifeval.load_prompts(path)[:p.ifeval_limit], None
-        except ValueError as err:
-            from datagen.jsonl import jsonl_rows
-
-            # still asked: their answers show whether the model stops and answers
-            texts = [{"prompt": row["prompt"]} for _, row in jsonl_rows(path) if "prompt" in row][:p.ifeval_limit]
-            return texts, f"the IFEval checker cannot read {path}: {err}"
+            return []
+        return ifeval.load_prompts(self.ctx.resolve_path(p.ifeval_prompts, "evaluate.ifeval_prompts"))[:p.ifeval_limit]
 
     def _judge(self, metrics: dict, answers: dict, refs: dict, judged: list, n_task: int) -> None:
         from datagen.evaluate import judge

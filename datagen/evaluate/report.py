@@ -100,7 +100,7 @@ def ablation_rows(metrics: dict[str, Any], train_summary: dict[str, Any]) -> lis
              "answered % | train loss | train s | train tokens/s |", "|---|---|---|---|---|---|---|---|---|"]
     for label, name, facts in variants:
         m = metrics[label]
-        changed = ", ".join(f"{k}={v}" for k, v in (facts.get("changes") or {}).items()) or "-"
+        changed = ", ".join(f"{k}={v}" for k, v in sorted((facts.get("changes") or {}).items())) or "-"
         lines.append(f"| {name} | {changed} | {cell(m.get('trained_accuracy'))} | "
                      f"{cell(m.get('heldout_cluster_accuracy'))} | {cell(m.get('open_stopped'))} | "
                      f"{cell(m.get('open_answered'))} | {facts.get('train_loss', '-')} | {facts.get('seconds', '-')} | "
