@@ -111,8 +111,8 @@ class Runner:
         self.config = config
         self.quiet = quiet
         self.folder = RunFolder(run_dir_for(config))
+        self._prepare(restart)  # checks the output folders before the cache is made inside them
         self.backends = Backends(config.executor, config.ray, open_cache(config))
-        self._prepare(restart)
 
     # -- setup -----------------------------------------------------------------------------------
     def _prepare(self, restart: bool) -> None:

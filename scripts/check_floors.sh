@@ -24,4 +24,4 @@ PY
 echo "pinned floors:" && sed 's/^/  /' "$PINS"
 # llama-cpp-python builds from source (minutes); pip caches the wheel for the next run.
 $PIP install -c "$PINS" -e ".[dev]"
-PYTHONPATH=$PWD "$VENV/bin/python" -m pytest -q -p no:cacheprovider
+PYTHONPATH=$PWD "$VENV/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$VENV/pytest-tmp"

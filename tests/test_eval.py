@@ -65,3 +65,93 @@ def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):
     assert "| held-out ROUGE-L (x100) |" in report and "| IFEval prompt-level strict % |" in report
     assert (tmp_path / "run" / "eval" / "metrics.png").is_file() and result["report"].endswith("report.md")
     assert len((tmp_path / "run" / "eval" / "responses.jsonl").read_text().splitlines()) == 6
+
+
+def test_wilson_interval_known_values():
+    from datagen.evaluate.tasks import proportion, wilson
+
+    low, high = wilson(8, 10)
+    assert (round(low, 3), round(high, 3)) == (0.490, 0.943)  # the textbook 95% Wilson interval of 8/10
+    assert wilson(0, 20)[0] == 0.0 and 0.15 < wilson(0, 20)[1] < 0.17
+    assert proportion(0, 0)["value"] is None
+
+
+@pytest.mark.parametrize("answer, choices, expected", [
+    ("Positive.", ["negative", "positive"], "positive"),
+    ("not_entailment because", ["entailment", "not entailment"], None),
+    ("no, the passage says otherwise", ["yes", "no"], "no"),
+    ("Science and technology", ["Science", "Science and technology"], "Science and technology"),
+    ("nothing like it", ["no", "yes"], None),
+    ("The review is positive", ["negative", "positive"], None),
+])
+def test_answer_choice_is_read_from_the_start_of_the_answer(answer, choices, expected):
+    from datagen.evaluate.tasks import picked
+
+    assert picked(answer, choices) == expected
+
+
+def test_answers_that_continue_the_prompt_format_are_not_answers():
+    from datagen.evaluate import answers_not_continues
+
+    assert answers_not_continues("Bread needs flour, water, salt and yeast.")
+    assert not answers_not_continues("in a home oven.\n\n### Instruction:\nTeach me to bake cakes")
+    assert not answers_not_continues("  ")
+
+
+def test_references_written_by_the_model_under_test_are_recognised():
+    from datagen.evaluate import written_by
+
+    assert written_by("embedded:SmolLM2-135M-Instruct.Q4_1", "embedded")
+    assert not written_by("embedded:SmolLM2-135M-Instruct.Q4_1", "gemma3-270m")
+    assert written_by("llamacpp:/models/gemma3-270m.gguf", "gemma3-270m") and not written_by(None, "embedded")
+
+
+def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in):
+    """The instruct-base-cpu pipeline at CI size: bundled labelled rows only, a tiny random model as the 'base',
+    a few steps; the tuned model must learn to end its answers, the report must hold every row."""
+    import yaml
+    from train_helpers import tiny_model_dir
+
+    from datagen.cli import main
+    from datagen.config import PROJECT_ROOT, load_config
+    from datagen.pipeline import run_pipeline
+
+    tiny = tiny_model_dir(run_in / "tiny")
+    spec = yaml.safe_load((PROJECT_ROOT / "pipelines" / "instruct-base-cpu.yaml").read_text())
+    templates = spec["generators"][0]
+    templates.update(count=16, datasets=templates["datasets"][1:])  # the bundled sets (no ../shared in CI)
+    spec["generators"] = [templates]
+    spec["filters"] = [f for f in spec["filters"] if f["type"] != "decontam"]
+    spec["train"].update(model=str(tiny), epochs=1, max_steps=20, learning_rate=0.02, batch_size=8, max_length=128,
+                         method="full", validation_share=0.0,
+                         ablations={"all-tokens": {"train_on_all": True, "max_steps": 2}})
+    tasks = [{**t, "limit": 8} for t in spec["evaluate"]["tasks"] if "shared" not in t["data_files"]]
+    spec["evaluate"].update(ifeval_prompts="seeds/ifeval_prompts.jsonl", ifeval_limit=2, max_new_tokens=8,
+                            tasks=tasks)
+    (run_in / "small.yaml").write_text(yaml.safe_dump(spec))
+    result = run_pipeline(load_config(run_in / "small.yaml"), quiet=True)
+    train = result.stages["train"]
+    assert train["prompt_style"] == "alpaca" and train["examples"]["longer_than_max_length"] == 0
+    metrics = json.loads((result.path / "eval" / "metrics.json").read_text())
+    assert set(metrics["tuned"]["tasks"]) == {"topic-heldout-rows", "nli-bundled"}
+    assert metrics["tuned"]["trained_accuracy"]["n"] == 8 and metrics["tuned"]["heldout_cluster_accuracy"]["n"] == 8
+    assert all(metrics[label]["tasks"][name]["stopped"]["n"] == 8 for label in ("base", "tuned")
+               for name in metrics[label]["tasks"])
+    assert "ablation:all-tokens" in metrics
+    report = (result.path / "eval" / "report.md").read_text()
+    assert "| all-tokens | max_steps=2, train_on_all=True |" in report and "accuracy, held-out task cluster (zero-shot) %" in report
+    # `datagen eval` scores any model on the run's suite and prints one headline line per metric, last
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["eval", str(result.path), "--model", str(tiny), "--folder", "eval-tiny",
+                     "--no-ablations"]) == 0
+    lines = printed.getvalue().strip().splitlines()
+    assert lines[-5].startswith("trained_tasks_accuracy: base ") and lines[-5].endswith(" n 8")
+    assert [line.split(":")[0] for line in lines[-5:]] == ["trained_tasks_accuracy", "heldout_cluster_accuracy",
+                                                          "ended_by_itself", "answered_not_continued",
+                                                          "ifeval_prompt_strict"]
+    again = json.loads((result.path / "eval-tiny" / "metrics.json").read_text())
+    assert again["tuned"]["tasks"]["nli-bundled"] == again["base"]["tasks"]["nli-bundled"]  # same model, same answers

@@ -141,3 +141,48 @@ def test_holdout_task_types_never_reach_training():
     train, val, held = split_records(records, 0.25, ["c"], seed=3)
     assert {r.task_type for r in held} == {"c"} and len(held) == 4
     assert "c" not in {r.task_type for r in train + val} and len(train) + len(val) == 8 and len(val) == 2
+
+
+@pytest.mark.parametrize("mode", ["drop", "truncate"])
+def test_examples_longer_than_max_length_are_counted_and_dropped_or_cut(tokenizer, mode):
+    from datagen.records import make_record
+    from datagen.train.data import build_dataset
+
+    prov = Provenance(generator="test")
+    records = toy_records(3) + [make_record("Say many words.", "word " * 200, prov)]
+    data, counts = build_dataset(records, tokenizer, max_length=64, too_long=mode)
+    assert counts["longer_than_max_length"] == 1
+    assert len(data) == (3 if mode == "drop" else 4)
+    assert counts["dropped_too_long" if mode == "drop" else "truncated"] == 1
+    # the end of turn survives in every kept example unless it was cut
+    ends = [tokenizer.convert_tokens_to_ids("<|im_end|>") in row for row in data["labels"]]
+    assert ends == ([True] * 3 if mode == "drop" else [True] * 3 + [False])
+
+
+def test_alpaca_prompt_style_starts_with_bos_when_the_tokenizer_adds_one(tiny):
+    from transformers import AutoTokenizer
+
+    from datagen.train.data import tokenize_record
+    from datagen.train.model import adds_bos, alpaca_template, prepare_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    prepare_tokenizer(tok, prompt_style="alpaca")  # replaces the tokenizer's own chat template
+    ex = tokenize_record(toy_records(1)[0], tok)
+    assert tok.decode(ex["input_ids"]).startswith("### Instruction:\nSay red.")  # SmolLM2 adds no bos
+    assert not adds_bos(tok)
+    tok.chat_template = alpaca_template(bos=True)  # what a tokenizer that adds bos (Gemma's) gets
+    ex = tokenize_record(toy_records(1)[0], tok)
+    assert ex["input_ids"][0] == tok.bos_token_id and ex["labels"][0] == -100
+
+
+def test_ablation_trains_a_variant_on_the_same_split(tiny, tmp_path):
+    from datagen.train.trainer import train_records
+
+    p = params(tiny, max_steps=2, merge=False, ablations={"all-tokens": {"train_on_all": True}})
+    summary = train_records(p, toy_records(6), tmp_path, log=lambda s: None)
+    variant = summary["ablations"]["all-tokens"]
+    assert variant["changes"] == {"train_on_all": True} and variant["steps"] == 2
+    assert (tmp_path / "ablations" / "all-tokens" / "adapter" / "adapter_config.json").is_file()
+    assert variant["train_records"] == summary["train_records"]
+    with pytest.raises(ValueError, match="cannot vary"):
+        params(tiny, ablations={"x": {"holdout_task_types": ["a"]}})

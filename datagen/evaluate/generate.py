@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import Any
 
 
-def load_for_generation(model: str, adapter: str | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer). `model` may be 'embedded'; with `adapter`, the LoRA adapter is applied on top and
-    the adapter folder's tokenizer (with its pad token and template) is used."""
+def load_for_generation(model: str, adapter: str | None = None, prompt_style: str = "chat") -> tuple[Any, Any]:
+    """(model, tokenizer). `model` may be 'embedded', 'gemma3-270m' or a .gguf file; with `adapter`, the LoRA
+    adapter is applied on top and the adapter folder's tokenizer (with its pad token and template) is used.
+    `prompt_style` alpaca gives the tokenizer the Alpaca template (as training did)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -15,7 +16,7 @@ def load_for_generation(model: str, adapter: str | None = None) -> tuple[Any, An
 
     path = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(adapter or path)
-    added = prepare_tokenizer(tokenizer)
+    added = prepare_tokenizer(tokenizer, prompt_style=prompt_style)
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if added or len(tokenizer) > net.get_input_embeddings().weight.shape[0]:

