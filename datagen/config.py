@@ -75,10 +75,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoParams(Strict):
-    pass
-
-
 class BackendConfig(BaseModel):
     """`type` picks the engine; other keys are that engine's own options (its constructor arguments)."""
 
