@@ -126,8 +126,8 @@ class Record(BaseModel):
 
     def with_messages(self, messages: list[Message], *, tags: Iterable[str] = (),
                       metadata: dict[str, Any] | None = None) -> "Record":
-        """A copy with new text (e.g. scrubbed); the id is recomputed. Verdicts, scores, tags and metadata carry over
-        as fresh copies, so changing the new record leaves this one alone; `tags` and `metadata` are added to them."""
+        """A copy with new text (e.g. scrubbed); the id is recomputed. Verdicts, scores, tags and metadata carry
+        over as fresh copies, so changing the new record leaves this one alone; `tags` and `metadata` are added."""
         return self.model_copy(update={
             "messages": messages, "id": content_id(messages), "verdicts": list(self.verdicts),
             "scores": dict(self.scores), "tags": [*self.tags, *tags], "metadata": {**self.metadata, **(metadata or {})}})

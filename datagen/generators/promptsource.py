@@ -2,8 +2,9 @@
 
 A template file holds `dataset` (and optionally `subset`) plus `templates`, a mapping from template id to an entry
 {id, name, answer_choices, jinja, metadata} (other keys, such as promptsource's `reference`, are ignored). `jinja` is
-"prompt ||| target"; `answer_choices` is a Jinja string whose render is split on "|||" (older files give a plain list). Files written by promptsource itself tag the
-entries `!Template` and `!TemplateMetadata`; the loader below accepts those tags, so such files load unchanged.
+"prompt ||| target"; `answer_choices` is a Jinja string whose render is split on "|||" (older files give a plain
+list). Files written by promptsource itself tag the entries `!Template` and `!TemplateMetadata`; the loader below
+accepts those tags, so such files load unchanged.
 """
 from __future__ import annotations
 
