@@ -113,32 +113,28 @@ class CacheConfig(Strict):
     max_size_mb: float | None = Field(2048, gt=0, description="oldest answers are dropped past this size")
 
 
-class GeneratorSpec(BaseModel):
-    """`type` picks the generator; other keys are its parameters (validated against its Params model)."""
+class PluginSpec(BaseModel):
+    """A generator or filter block: `type` picks the plugin; other keys are its parameters (validated against its
+    Params model)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
     name: str | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class GeneratorSpec(PluginSpec):
     count: StrictInt = Field(100, ge=1, description="records to generate (before filtering)")
     batch_size: StrictInt = Field(16, ge=1, description="records per shard / per model call batch")
     backend: BackendConfig | None = None
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
-
-class FilterSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    name: str | None = None
+class FilterSpec(PluginSpec):
     backend: BackendConfig | None = None
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class PipelineConfig(BaseModel):

@@ -55,7 +55,10 @@ def split_reply(text: str) -> tuple[str, str]:
         raise ParseError("no pipe separator")
     if len(parts) > 2:
         raise ParseError("more than two parts")
-    task, answer = (p.strip() for p in parts)
+    return _both_parts(*(p.strip() for p in parts))
+
+
+def _both_parts(task: str, answer: str) -> tuple[str, str]:
     if not task:
         raise ParseError("empty task input")
     if not answer:
@@ -72,11 +75,7 @@ def parse_bonito(text: str, context: str) -> tuple[str, str]:
 def parse_instruct(text: str, context: str) -> tuple[str, str, bool]:
     """A chat model's reply -> (instruction, response, whether the model placed the passage itself)."""
     task, answer = split_reply(text)
-    task, answer = _LABEL.sub("", task, count=1).strip(), _LABEL.sub("", answer, count=1).strip()
-    if not task:
-        raise ParseError("empty task input")
-    if not answer:
-        raise ParseError("empty output")
+    task, answer = _both_parts(_LABEL.sub("", task, count=1).strip(), _LABEL.sub("", answer, count=1).strip())
     if PLACEHOLDER in task:
         return task.replace(PLACEHOLDER, context.strip()), answer, True
     if context.strip() in task:  # the model copied the passage in itself
