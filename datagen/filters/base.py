@@ -2,10 +2,10 @@
 
 A filter is one small file: a `Params` model (its YAML keys) and either
 - `check(record)`, returning None to keep or a reason string to reject (subclass RecordFilter), or
-- `judge(record)`, returning one record with this filter's Verdict appended, for a verdict with details or a
-  rewritten record (subclass RecordFilter), or
-- `apply(records)`, returning the records in order, each with this filter's Verdict appended (it may also
-  rewrite a record, e.g. scrub PII, or add scores).
+- `judge(record)`, returning the record with this filter's Verdict appended, where the verdict carries details or
+  the record is rewritten, e.g. PII scrubbed (subclass RecordFilter), or
+- `apply(records)`, returning the records in order, each with this filter's Verdict appended, for filters that
+  need the whole batch at once (dedup, model calls); it may also rewrite records or add scores.
 Filters with state (dedup) implement `warm_start(records)`: on resume it receives every record this filter
 kept in earlier shards, so state survives shards and restarts. Register it in datagen/registry.py FILTERS.
 """
