@@ -60,7 +60,8 @@ def main() -> None:
         data = records(args.records)
         rows = []
         for packing in (False, True):
-            p = TrainParams(model=model, method=method, packing=packing, epochs=1, batch_size=args.batch_size,
+            p = TrainParams(model=model, method=method, packing=packing, num_train_epochs=1,
+                            per_device_train_batch_size=args.batch_size,
                             max_length=args.max_length, validation_share=0.0, logging_steps=1000, threads=args.threads)
             trainer, _, facts = build_trainer(p, data, [], tmp / f"out-{packing}")
             started = time.perf_counter()

@@ -58,7 +58,8 @@ def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="datagen validate", description="Check a pipeline YAML without running it.")
     parser.add_argument("pipeline")
     args = parser.parse_args(argv)
-    from datagen.config import check_files, check_inputs, load_config
+    from datagen.config import load_config
+    from datagen.inputs import check_files, check_inputs
 
     config = load_config(args.pipeline)
     check_files(config)

@@ -8,7 +8,7 @@ import os
 import re
 import typing
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, create_model,
@@ -75,10 +75,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoParams(Strict):
-    pass
-
-
 class BackendConfig(BaseModel):
     """`type` picks the engine; other keys are that engine's own options (its constructor arguments)."""
 
@@ -117,32 +113,28 @@ class CacheConfig(Strict):
     max_size_mb: float | None = Field(2048, gt=0, description="oldest answers are dropped past this size")
 
 
-class GeneratorSpec(BaseModel):
-    """`type` picks the generator; other keys are its parameters (validated against its Params model)."""
+class PluginSpec(BaseModel):
+    """A generator or filter block: `type` picks the plugin; other keys are its parameters (validated against its
+    Params model)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
     name: str | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class GeneratorSpec(PluginSpec):
     count: StrictInt = Field(100, ge=1, description="records to generate (before filtering)")
     batch_size: StrictInt = Field(16, ge=1, description="records per shard / per model call batch")
     backend: BackendConfig | None = None
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
-
-class FilterSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    name: str | None = None
+class FilterSpec(PluginSpec):
     backend: BackendConfig | None = None
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class PipelineConfig(BaseModel):
@@ -198,6 +190,8 @@ class PipelineConfig(BaseModel):
     def fingerprint(self) -> str:
         """Hash of what decides the generated records, including the contents of the input files they read; a
         resumed run must match it. Secrets (and where they come from) do not decide the records."""
+        from datagen.inputs import file_digest, input_files  # that module builds on this one
+
         data = _without_secrets(self.model_dump(include={"seed", "backend", "generators", "filters"}))
         data["inputs"] = {key: file_digest(path) for key, _, _, path
                           in input_files(self, kinds=("generators", "filters")) if path is not None}
@@ -347,20 +341,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     return config
 
 
-def check_inputs(config: PipelineConfig) -> None:
-    """Let generators that can check their input files do so (e.g. the columns their templates read); for
-    `datagen validate`, which otherwise only checks the YAML."""
-    from datagen.registry import GENERATORS
-
-    def resolve(value: str, key: str) -> Path:
-        return resolve_path(value, config, key)
-
-    for spec in config.generators:
-        cls = GENERATORS.get(spec.type)
-        if hasattr(cls, "check_inputs"):
-            cls.check_inputs(cls.Params.model_validate(spec.params), resolve, f"{config.source}: generators.{spec.name}")
-
-
 def resolve_path(value: str | Path, config: PipelineConfig | None = None, key: str = "path") -> Path:
     """Find a file named in a config: as given (absolute or from the working directory), next to the config
     file, or in the project folder (for the bundled seeds/)."""
@@ -378,110 +358,3 @@ def resolve_path(value: str | Path, config: PipelineConfig | None = None, key: s
             return candidate
     where = f"{config.source}: " if config is not None and config.source else ""
     raise ConfigError(f"{where}{key}: file not found: {value} (looked in {', '.join(str(c.parent) for c in candidates)})")
-
-
-# --- input files ----------------------------------------------------------------------------------
-# keys of generator / filter / stage blocks that name input files (FOLDER_KEYS may also name a folder)
-FILE_KEYS = {"file", "seed_file", "path", "templates", "data_files", "benchmarks", "fasttext_model",
-             "ifeval_prompts"}
-FOLDER_KEYS = {"passages", "data"}
-
-
-def _named_files(data: Any, where: str) -> Iterator[tuple[str, str, str]]:
-    """(key path, key name, value) for every file named under a file key, at any depth."""
-    if isinstance(data, dict):
-        for k, v in data.items():
-            here = f"{where}.{k}"
-            if k in FILE_KEYS | FOLDER_KEYS and v is not None:
-                # a name, a list of names, or a mapping {split: name or names}
-                items = (list(v.items()) if isinstance(v, dict) else list(enumerate(v)) if isinstance(v, list)
-                         else [(None, v)])
-                for label, item in items:
-                    key = here if label is None else f"{here}.{label}"
-                    names = list(enumerate(item)) if isinstance(item, list) else [(None, item)]
-                    for j, name in names:
-                        if isinstance(name, str):
-                            yield (key if j is None else f"{key}.{j}"), k, name
-            else:
-                yield from _named_files(v, here)
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _named_files(v, f"{where}.{i}")
-
-
-def _params_dump(registry: Registry, type_name: str, params: dict) -> dict:
-    """A plugin block with its defaults filled in (defaults name bundled files too)."""
-    try:
-        return params_model(registry.get(type_name)).model_validate(params).model_dump(mode="json")
-    except (KeyError, ValidationError):
-        return params
-
-
-def input_files(config: PipelineConfig, kinds: tuple[str, ...] = ("generators", "filters", "stages")
-                ) -> Iterator[tuple[str, str, str, Path | None]]:
-    """(key path, key name, value, resolved path or None when not found) for every input file the config names."""
-    blocks: list[tuple[str, dict]] = []
-    if "generators" in kinds:
-        blocks += [(f"generators.{s.name}", _params_dump(GENERATORS, s.type, s.params)) for s in config.generators]
-    if "filters" in kinds:
-        blocks += [(f"filters.{s.name}", _params_dump(FILTERS, s.type, s.params)) for s in config.filters]
-    if "stages" in kinds:
-        blocks += [(name, _params_dump(STAGES, name, block)) for name, block in config.stages.items()]
-    for where, params in blocks:
-        for key, name, value in _named_files(params, where):
-            try:
-                yield key, name, value, resolve_path(value, config, key)
-            except ConfigError:
-                yield key, name, value, None
-
-
-def check_files(config: PipelineConfig) -> None:
-    """Every input file the config names exists (and is a file where a file is needed); all problems at once."""
-    problems = []
-    for key, name, value, path in input_files(config):
-        if path is None:
-            problems.append(f"{key}: file not found: {value}")
-        elif path.is_dir() and name not in FOLDER_KEYS:
-            problems.append(f"{key}: {value} is a folder, not a file")
-        elif path.is_file() and path.stat().st_size == 0:
-            problems.append(f"{key}: {path}: the file is empty")
-        elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES and (bad := _not_utf8(path)):
-            problems.append(f"{key}: {path}: not UTF-8 text ({bad})")
-    if problems:
-        where = f"{config.source}: " if config.source else ""
-        raise ConfigError("\n".join(where + p for p in problems))
-
-
-TEXT_SUFFIXES = {".txt", ".jsonl", ".json", ".yaml", ".yml", ".csv", ".tsv", ".md"}
-
-
-def _not_utf8(path: Path) -> str | None:
-    """Where a text file stops being UTF-8, or None."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as err:
-                return f"byte {offset + err.start}"
-            offset += len(chunk)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return f"byte {offset}: cut short"
-    return None
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, or of every file under a folder (with their relative names)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
-        with open(file, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]

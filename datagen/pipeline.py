@@ -22,9 +22,10 @@ from tqdm import tqdm
 from datagen.backends import build_backend
 from datagen.backends.base import Backend
 from datagen.cache import CachedBackend, CallStore
-from datagen.config import BackendConfig, ConfigError, PipelineConfig, check_files, resolve_path
+from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_path
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
+from datagen.inputs import check_files
 from datagen.output import RunFolder, atomic_write, shard_name
 from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -124,9 +124,13 @@ class Record(BaseModel):
     def rejection(self) -> Verdict | None:
         return next((v for v in self.verdicts if not v.keep), None)
 
-    def with_messages(self, messages: list[Message]) -> "Record":
-        """A copy with new text (e.g. scrubbed); the id is recomputed."""
-        return self.model_copy(update={"messages": messages, "id": content_id(messages)})
+    def with_messages(self, messages: list[Message], *, tags: Iterable[str] = (),
+                      metadata: dict[str, Any] | None = None) -> "Record":
+        """A copy with new text (e.g. scrubbed); the id is recomputed. Verdicts, scores, tags and metadata carry
+        over as fresh copies, so changing the new record leaves this one alone; `tags` and `metadata` are added."""
+        return self.model_copy(update={
+            "messages": messages, "id": content_id(messages), "verdicts": list(self.verdicts),
+            "scores": dict(self.scores), "tags": [*self.tags, *tags], "metadata": {**self.metadata, **(metadata or {})}})
 
 
 def make_record(

@@ -64,7 +64,8 @@ torch.cuda.empty_cache()
 # training: LoRA through datagen's trainer (TRL SFTTrainer, bf16 on CUDA), one epoch of 64 records in 4 steps
 torch.cuda.reset_peak_memory_stats()
 records = [make_record(f"Say word number {i}.", f"Word {i}.", Provenance(generator="gpu_check")) for i in range(64)]
-summary = train_records(TrainParams(model=str(model_dir), method="lora", epochs=1.0, batch_size=16,
+summary = train_records(TrainParams(model=str(model_dir), method="lora", num_train_epochs=1.0,
+                                    per_device_train_batch_size=16,
                                     validation_share=0.0, merge=False), records, work / "train", log=lambda *_: None)
 print(f"train (LoRA): {summary['steps']} steps in {summary['seconds']} s = {summary['train_tokens_per_s']} "
       f"tokens/s, loss {summary['train_loss']}; peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -82,3 +82,23 @@ def test_every_shipped_pipeline_validates(path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
     config = load_config(path)
     assert config.generators and config.name
+
+
+def test_train_keys_renamed_to_trl_names_still_load():
+    from pydantic import ValidationError
+
+    from datagen.train.config import TrainParams
+
+    with pytest.warns(DeprecationWarning, match="train.epochs is deprecated; use num_train_epochs"):
+        old = TrainParams.model_validate({"epochs": 2, "batch_size": 4, "grad_accum": 2, "target_modules": ["q_proj"],
+                                          "train_on_all": True})
+    new = TrainParams(num_train_epochs=2, per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                      lora_target_modules=["q_proj"], assistant_only_loss=False)
+    assert old == new and TrainParams().assistant_only_loss is True
+    # a flag under the current name overrides the run's block under the old one
+    assert TrainParams.model_validate({"epochs": 2, "num_train_epochs": 1}).num_train_epochs == 1
+    assert TrainParams(ablations={"all-tokens": {"train_on_all": True}}).ablations  # old names vary too
+    with pytest.raises(ValidationError, match="train_on_all: must be true or false"):
+        TrainParams.model_validate({"train_on_all": "sometimes"})
+    with pytest.raises(ValidationError, match="cannot vary"):
+        TrainParams(ablations={"x": {"epoch": 1}})

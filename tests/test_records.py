@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from datagen.formats import FORMATS, convert, detect_format, parse
-from datagen.records import Message, Provenance, Record, make_record
+from datagen.records import Message, Provenance, Record, Verdict, make_record
 
 PROV = Provenance(generator="test")
 
@@ -93,3 +93,16 @@ def test_make_record_and_views():
     assert (rec.system, rec.instruction, rec.response) == ("Sys", "Q?", "A.")
     scrubbed = rec.with_messages([Message(role="user", content="Q2?"), Message(role="assistant", content="A.")])
     assert scrubbed.id != rec.id and scrubbed.provenance == rec.provenance
+
+
+def test_with_messages_keeps_verdicts_tags_and_metadata_as_copies():
+    rec = make_record("Q?", "A.", PROV, tags=["seed"], metadata={"source": "x"}, scores={"judge": 4.0},
+                      verdicts=[Verdict(filter="length", keep=True)])
+    new = rec.with_messages([Message(role="user", content="Q?"), Message(role="assistant", content="B.")],
+                            tags=["scrubbed"], metadata={"from": rec.id})
+    assert new.verdicts == rec.verdicts and new.scores == rec.scores
+    assert new.tags == ["seed", "scrubbed"] and new.metadata == {"source": "x", "from": rec.id}
+    new.verdicts.append(Verdict(filter="pii", keep=True))
+    new.scores["judge"] = 1.0
+    assert len(rec.verdicts) == 1 and rec.scores == {"judge": 4.0}
+    assert rec.tags == ["seed"] and rec.metadata == {"source": "x"}

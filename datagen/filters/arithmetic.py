@@ -12,7 +12,7 @@ import re
 
 from pydantic import Field
 
-from datagen.filters.base import Filter, FilterParams
+from datagen.filters.base import FilterParams, RecordFilter
 from datagen.records import Record
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -108,16 +108,13 @@ class ArithmeticParams(FilterParams):
     roles: list[str] = Field(["assistant"], description="turns whose equations are checked")
 
 
-class Arithmetic(Filter):
+class Arithmetic(RecordFilter):
     name = "arithmetic"
     Params = ArithmeticParams
 
-    def apply(self, records: list[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            wrong = [eq for m in record.messages if m.role in self.params.roles for eq in wrong_equations(m.content)]
-            asked = asked_value(record.instruction)
-            if asked is not None and not states_value(record.response, asked):
-                wrong.append(f"{asked:g} (asked) not in the answer")
-            out.append(self.reject(record, "wrong arithmetic", equations=wrong[:5]) if wrong else self.keep(record))
-        return out
+    def judge(self, record: Record) -> Record:
+        wrong = [eq for m in record.messages if m.role in self.params.roles for eq in wrong_equations(m.content)]
+        asked = asked_value(record.instruction)
+        if asked is not None and not states_value(record.response, asked):
+            wrong.append(f"{asked:g} (asked) not in the answer")
+        return self.reject(record, "wrong arithmetic", equations=wrong[:5]) if wrong else self.keep(record)

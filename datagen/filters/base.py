@@ -2,8 +2,10 @@
 
 A filter is one small file: a `Params` model (its YAML keys) and either
 - `check(record)`, returning None to keep or a reason string to reject (subclass RecordFilter), or
-- `apply(records)`, returning the records in order, each with this filter's Verdict appended (it may also
-  rewrite a record, e.g. scrub PII, or add scores).
+- `judge(record)`, returning the record with this filter's Verdict appended, where the verdict carries details or
+  the record is rewritten, e.g. PII scrubbed (subclass RecordFilter), or
+- `apply(records)`, returning the records in order, each with this filter's Verdict appended, for filters that
+  need the whole batch at once (dedup, model calls); it may also rewrite records or add scores.
 Filters with state (dedup) implement `warm_start(records)`: on resume it receives every record this filter
 kept in earlier shards, so state survives shards and restarts. Register it in datagen/registry.py FILTERS.
 """
@@ -58,15 +60,17 @@ class Filter(ABC):
 
 
 class RecordFilter(Filter):
-    """A filter that judges each record on its own."""
-
-    @abstractmethod
-    def check(self, record: Record) -> str | None:
-        """None to keep, or the reason to reject."""
+    """A filter that judges each record on its own: it overrides `check`, or `judge` where the verdict needs details
+    or the record is rewritten."""
 
     def apply(self, records: list[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            reason = self.check(record)
-            out.append(self.keep(record) if reason is None else self.reject(record, reason))
-        return out
+        return [self.judge(record) for record in records]
+
+    def judge(self, record: Record) -> Record:
+        """The record (or its rewrite) with this filter's verdict appended."""
+        reason = self.check(record)
+        return self.keep(record) if reason is None else self.reject(record, reason)
+
+    def check(self, record: Record) -> str | None:
+        """None to keep, or the reason to reject."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither check nor judge")

@@ -15,7 +15,7 @@ import textwrap
 
 from pydantic import Field
 
-from datagen.filters.base import Filter, FilterParams
+from datagen.filters.base import FilterParams, RecordFilter
 from datagen.records import Record
 
 _BLOCK = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|$)", re.DOTALL)
@@ -128,15 +128,12 @@ class CodeCheckParams(FilterParams):
     timeout_s: float = Field(5.0, gt=0, le=60)
 
 
-class CodeCheck(Filter):
+class CodeCheck(RecordFilter):
     name = "code_check"
     Params = CodeCheckParams
 
-    def apply(self, records: list[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            # the blocks of one answer are one program: a later block may use an earlier one's function
-            blocks = python_blocks(record.response)
-            problem = check_code("\n".join(blocks), self.params.execute, self.params.timeout_s) if blocks else None
-            out.append(self.reject(record, problem[0], detail=problem[1]) if problem else self.keep(record))
-        return out
+    def judge(self, record: Record) -> Record:
+        # the blocks of one answer are one program: a later block may use an earlier one's function
+        blocks = python_blocks(record.response)
+        problem = check_code("\n".join(blocks), self.params.execute, self.params.timeout_s) if blocks else None
+        return self.reject(record, problem[0], detail=problem[1]) if problem else self.keep(record)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from datagen.filters.base import Filter, FilterParams
+from datagen.filters.base import FilterParams, RecordFilter
 from datagen.records import Record
 
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]{}\"'`]+", re.IGNORECASE)
@@ -43,20 +43,16 @@ class LinksParams(FilterParams):
     action: Literal["tag", "reject"] = Field("tag", description="tag `unsupported_link`, or reject the record")
 
 
-class Links(Filter):
+class Links(RecordFilter):
     name = "links"
     Params = LinksParams
 
-    def apply(self, records: list[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            source = "\n".join([m.content for m in record.messages if m.role != "assistant"]
-                               + [str(record.metadata[k]) for k in SOURCE_FIELDS if k in record.metadata])
-            found = [x for m in record.messages if m.role == "assistant" for x in unsupported(m.content, source)]
-            if found and self.params.action == "reject":
-                out.append(self.reject(record, "link or citation not in the source", links=found[:5]))
-                continue
-            if found and "unsupported_link" not in record.tags:
-                record.tags.append("unsupported_link")
-            out.append(self.keep(record, **({"links": found[:5]} if found else {})))
-        return out
+    def judge(self, record: Record) -> Record:
+        source = "\n".join([m.content for m in record.messages if m.role != "assistant"]
+                           + [str(record.metadata[k]) for k in SOURCE_FIELDS if k in record.metadata])
+        found = [x for m in record.messages if m.role == "assistant" for x in unsupported(m.content, source)]
+        if found and self.params.action == "reject":
+            return self.reject(record, "link or citation not in the source", links=found[:5])
+        if found and "unsupported_link" not in record.tags:
+            record.tags.append("unsupported_link")
+        return self.keep(record, **({"links": found[:5]} if found else {}))

@@ -2,14 +2,13 @@
 
 datasketch hashes one set at a time; here each distinct word is hashed once (xxh32), word n-gram hashes are mixed
 from them with numpy, and every shingle of a batch is permuted in one operation and reduced per text. A signature is
-the one datasketch.MinHash(scheme="affine32") gives for the same 32-bit shingle hashes, so it goes straight into a
-datasketch MinHashLSH index as a LeanMinHash.
+the one datasketch.MinHash(scheme="affine32") gives for the same 32-bit shingle hashes.
 """
 from __future__ import annotations
 
 import numpy as np
 import xxhash
-from datasketch import LeanMinHash, MinHash
+from datasketch import MinHash
 from datasketch.minhash import _fmix
 
 from datagen.filters.text import fuzzy_words
@@ -77,6 +76,3 @@ class MinHasher:
             starts = (offsets[lo:hi] - offsets[lo])[nonempty]
             out[lo:hi][nonempty] = np.minimum.reduceat(permuted, starts, axis=1).T
         return out
-
-    def lean(self, signature: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from typing import Callable, Literal
 
-from datagen.filters.base import Filter, FilterParams
+from datagen.filters.base import FilterParams, RecordFilter
 from datagen.records import Message, Record
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
@@ -120,14 +120,11 @@ class PiiParams(FilterParams):
     roles: list[Literal["system", "user", "assistant"]] = ["system", "user", "assistant"]
 
 
-class Pii(Filter):
+class Pii(RecordFilter):
     name = "pii"
     Params = PiiParams
 
-    def apply(self, records: list[Record]) -> list[Record]:
-        return [self._one(r) for r in records]
-
-    def _one(self, record: Record) -> Record:
+    def judge(self, record: Record) -> Record:
         counts: Counter = Counter()
         messages = [Message(role=m.role, content=scrub(m.content, counts)) if m.role in self.params.roles else m
                     for m in record.messages]
@@ -136,7 +133,5 @@ class Pii(Filter):
         found = dict(sorted(counts.items()))
         if self.params.action == "reject":
             return self.reject(record, "contains PII: " + ", ".join(found), **found)
-        scrubbed = record.with_messages(messages)
-        scrubbed.verdicts = list(record.verdicts)
-        scrubbed.metadata = {**record.metadata, "pii_scrubbed_from": record.id}
+        scrubbed = record.with_messages(messages, metadata={"pii_scrubbed_from": record.id})
         return self.keep(scrubbed, **found)

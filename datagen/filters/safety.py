@@ -148,10 +148,7 @@ class Safety(Filter):
 
     def _as_refusal(self, record: Record, categories: list[str], reply: str) -> Record:
         messages = list(record.messages[:-1]) + [Message(role="assistant", content=reply)]
-        refused = record.with_messages(messages)
-        refused.verdicts = list(record.verdicts)
-        refused.tags = [*record.tags, "safety_refusal"]
         # the refusal is a complete answer, whatever ended the original one
-        refused.metadata = {**record.metadata, "finish_reason": "stop", "refusal_of": record.id,
-                            "unsafe_categories": categories}
+        refused = record.with_messages(messages, tags=["safety_refusal"], metadata={
+            "finish_reason": "stop", "refusal_of": record.id, "unsafe_categories": categories})
         return self.keep(refused, categories=categories, refusal=True)

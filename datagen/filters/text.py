@@ -59,10 +59,6 @@ def normalize_fuzzy(text: str) -> str:
     return " ".join(fuzzy_words(text))
 
 
-def words(text: str) -> list[str]:
-    return text.split()
-
-
 def ngrams(tokens: list[str], n: int) -> Iterable[tuple[str, ...]]:
     """Word n-grams; a text shorter than n yields itself as one gram, so short texts still compare."""
     if len(tokens) < n:

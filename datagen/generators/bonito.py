@@ -7,22 +7,20 @@ Work items are passage x task type pairs, shuffled once per seed. Two prompt mod
 - `instruct`: any chat model is asked for the same task type through a short prompt with one demonstration;
   when its task input has no {{context}} placeholder, the passage is put before it so the record stays grounded.
 `auto` picks `bonito` when the backend's model name contains "bonito".
-Task types and the instruct prompt are data: bonito_tasks.yaml next to this file.
+Task types and the instruct prompt are data: prompts/bonito_tasks.yaml.
 """
 from __future__ import annotations
 
 import random
 import re
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal, Sequence
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from datagen.backends.base import SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
 from datagen.generators.passages import Passage, read_dataset, read_passages
+from datagen.generators.prompt_files import load_prompt_data
 from datagen.records import Record, make_record
 
 PIPE = "<|pipe|>"
@@ -31,13 +29,8 @@ PLACEHOLDER = "{{context}}"
 _LABEL = re.compile(r"^\s*(?:task|exercise|question|input|answer|output)\s*:\s*", re.IGNORECASE)
 
 
-@lru_cache(maxsize=1)
-def task_table() -> dict:
-    return yaml.safe_load((Path(__file__).with_name("bonito_tasks.yaml")).read_text(encoding="utf-8"))
-
-
 def task_types() -> dict[str, dict[str, str]]:
-    return task_table()["task_types"]
+    return load_prompt_data("bonito_tasks")["task_types"]
 
 
 def short_name(value: str) -> str:
@@ -62,7 +55,10 @@ def split_reply(text: str) -> tuple[str, str]:
         raise ParseError("no pipe separator")
     if len(parts) > 2:
         raise ParseError("more than two parts")
-    task, answer = (p.strip() for p in parts)
+    return _both_parts(*(p.strip() for p in parts))
+
+
+def _both_parts(task: str, answer: str) -> tuple[str, str]:
     if not task:
         raise ParseError("empty task input")
     if not answer:
@@ -79,11 +75,7 @@ def parse_bonito(text: str, context: str) -> tuple[str, str]:
 def parse_instruct(text: str, context: str) -> tuple[str, str, bool]:
     """A chat model's reply -> (instruction, response, whether the model placed the passage itself)."""
     task, answer = split_reply(text)
-    task, answer = _LABEL.sub("", task, count=1).strip(), _LABEL.sub("", answer, count=1).strip()
-    if not task:
-        raise ParseError("empty task input")
-    if not answer:
-        raise ParseError("empty output")
+    task, answer = _both_parts(_LABEL.sub("", task, count=1).strip(), _LABEL.sub("", answer, count=1).strip())
     if PLACEHOLDER in task:
         return task.replace(PLACEHOLDER, context.strip()), answer, True
     if context.strip() in task:  # the model copied the passage in itself
@@ -92,11 +84,12 @@ def parse_instruct(text: str, context: str) -> tuple[str, str, bool]:
 
 
 def bonito_prompt(task_type: str, context: str) -> str:
-    return f"<|tasktype|>\n{task_types()[task_type]['name']}\n<|context|>\n{context.strip()}\n<|task|>\n"
+    layout = load_prompt_data("bonito_tasks")["bonito"]
+    return layout.format(name=task_types()[task_type]["name"], context=context.strip())
 
 
 def instruct_chat(task_type: str, context: str) -> list[dict[str, str]]:
-    spec, table = task_table()["instruct"], task_types()
+    spec, table = load_prompt_data("bonito_tasks")["instruct"], task_types()
     demo = table[spec["demo_task_type"]]
     return [
         {"role": "system", "content": spec["system"]},

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from datagen.backends.base import SamplingParams
 from datagen.generators.answer import Answer, AnswerParams
 from datagen.generators.base import derive_seed
-from datagen.generators.magpie import load_prompts
+from datagen.generators.prompt_files import load_prompt_data
 from datagen.records import Message, Record
 
 OPERATIONS = ("constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth")
@@ -57,7 +57,7 @@ def _norm(text: str) -> str:
 
 def copies_meta_prompt(evolved: str) -> bool:
     lower = evolved.lower()
-    return any(phrase in lower for phrase in load_prompts("evol")["leak_phrases"])
+    return any(phrase in lower for phrase in load_prompt_data("evol")["leak_phrases"])
 
 
 def evolution_problem(current: str, evolved: str, finish_reason: str | None) -> str | None:
@@ -108,7 +108,7 @@ class EvolInstruct(Answer):
         return derive_seed(self.ctx.batch_seed(batch), *stage) % (2**31 - 2**20)
 
     def meta_prompt(self, operation: str, instruction: str) -> str:
-        prompts = load_prompts("evol")
+        prompts = load_prompt_data("evol")
         return prompts["operations"][operation].format(instruction=instruction, depth_rules=prompts["depth_rules"])
 
     def run_batch(self, items: Sequence[tuple[str, str]], batch: int) -> list[Record]:
@@ -135,7 +135,7 @@ class EvolInstruct(Answer):
                 else:
                     candidates.append((chain, op, evolved, None))
             if p.check_equal and candidates:
-                prompts = [[{"role": "user", "content": load_prompts("evol")["equal_check"].format(
+                prompts = [[{"role": "user", "content": load_prompt_data("evol")["equal_check"].format(
                     first=chain.current, second=evolved)}] for chain, _, evolved, _ in candidates]
                 verdicts = backend.chat(prompts, judge.replace(seed=self._seed(batch, "judge", rnd)))
                 judged = []

@@ -1,21 +1,21 @@
 """Model-identity records ("Who are you?", "Who made you?" ...) from a built-in template set; no model involved.
 
-The questions and answers live in identity.yaml next to this file, in the promptsource layout, rendered on one row
+The questions and answers live in prompts/identity.yaml, in the promptsource layout, rendered on one row
 {model_name, creator, ...extra}. `templates` swaps in a file of your own in the same layout.
 """
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Sequence
 
 from pydantic import Field
 
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
+from datagen.generators.prompt_files import prompt_file
 from datagen.generators.promptsource import Template, load_templates, render
 from datagen.records import Record, make_record
 
-BUILTIN = Path(__file__).with_name("identity.yaml")
+BUILTIN = prompt_file("identity.yaml")
 
 
 class IdentityParams(GeneratorParams):

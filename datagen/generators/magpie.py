@@ -8,28 +8,18 @@ responses_per_instruction > 1 keeps several answers to the last query for later 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 from pydantic import Field, model_validator
 
 from datagen.backends.base import SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
 from datagen.generators.magpie_template import KNOWN_FAMILIES, detect_family, pre_query_renderer, prefix_before_user
+from datagen.generators.prompt_files import load_prompt_data
 from datagen.records import Message, Record
 
-PROMPTS = Path(__file__).parent / "prompts"
-
-
-@lru_cache(maxsize=None)
-def load_prompts(name: str) -> dict[str, Any]:
-    return yaml.safe_load((PROMPTS / f"{name}.yaml").read_text(encoding="utf-8"))
-
-
 def domain_presets() -> dict[str, str | None]:
-    return load_prompts("magpie")["domains"]
+    return load_prompt_data("magpie")["domains"]
 
 
 class MagpieParams(GeneratorParams):

@@ -9,13 +9,12 @@ OPTIONS block listing the answer choices.
 from __future__ import annotations
 
 import random
-from typing import Literal, Sequence
+from typing import Sequence
 
 from datagen.generators.base import derive_seed
 
 FLAN_CAP = 3000
 FLAN_FEW_SHOT = 5
-Format = Literal["zs_noopt", "zs_opt", "fs_noopt", "fs_opt"]
 FORMATS: tuple[str, ...] = ("zs_noopt", "zs_opt", "fs_noopt", "fs_opt")
 
 

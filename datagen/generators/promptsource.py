@@ -1,9 +1,10 @@
 """promptsource-layout templates: load the YAML files and render a template on one dataset row.
 
 A template file holds `dataset` (and optionally `subset`) plus `templates`, a mapping from template id to an entry
-{id, name, reference, answer_choices, jinja, metadata}. `jinja` is "prompt ||| target"; `answer_choices` is a Jinja
-string whose render is split on "|||" (older files give a plain list). Files written by promptsource itself tag the
-entries `!Template` and `!TemplateMetadata`; the loader below accepts those tags, so such files load unchanged.
+{id, name, answer_choices, jinja, metadata} (other keys, such as promptsource's `reference`, are ignored). `jinja` is
+"prompt ||| target"; `answer_choices` is a Jinja string whose render is split on "|||" (older files give a plain
+list). Files written by promptsource itself tag the entries `!Template` and `!TemplateMetadata`; the loader below
+accepts those tags, so such files load unchanged.
 """
 from __future__ import annotations
 
@@ -80,7 +81,6 @@ class Template:
     name: str
     jinja: str
     answer_choices: str | list[str] | None = None
-    reference: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # the file it came from, for error messages
 
@@ -135,7 +135,7 @@ def load_templates(path: str | Path) -> TemplateSet:
             raise TemplateError(f"{path}: templates.{key}: needs a `jinja` string ('prompt ||| target')")
         templates.append(Template(
             id=str(entry.get("id") or key), name=str(entry.get("name") or key), jinja=entry["jinja"],
-            answer_choices=entry.get("answer_choices"), reference=entry.get("reference") or "",
+            answer_choices=entry.get("answer_choices"),
             metadata=dict(entry.get("metadata") or {}), source=str(path)))
         try:
             _ENV.parse(entry["jinja"])

@@ -12,19 +12,13 @@ whatever the batch size.
 from __future__ import annotations
 
 import random
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from datagen.generators.prompt_files import load_prompt_data
+
 KINDS = ("category", "uniform", "normal", "choice", "person")
-
-
-@lru_cache(maxsize=1)
-def _people() -> dict[str, Any]:
-    return yaml.safe_load((Path(__file__).with_name("people.yaml")).read_text(encoding="utf-8"))
 
 
 class Sampler(BaseModel):
@@ -63,7 +57,7 @@ class Sampler(BaseModel):
         if self.choice is not None:
             return rng.sample(self.choice, self.k) if self.k else rng.choice(self.choice)
         if self.person:
-            people = _people()
+            people = load_prompt_data("people")
             return {"name": f"{rng.choice(people['first_names'])} {rng.choice(people['last_names'])}",
                     "age": rng.randint(*people["age"]), "occupation": rng.choice(people["occupations"]),
                     "country": rng.choice(people["countries"]), "education": rng.choice(people["education"])}

@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
+from datagen.generators.prompt_files import load_prompt
 from datagen.jsonl import jsonl_rows
 
-PROMPTS = Path(__file__).parent / "prompts"
 NO_INPUT = {"", "<noinput>", "<no input>", "(none)", "none", "n/a", "-", "(no input)", "no input"}
 
 BLACKLIST = re.compile(
@@ -21,9 +20,8 @@ BLACKLIST = re.compile(
 MIN_WORDS, MAX_WORDS = 4, 150
 
 
-@cache
 def template(name: str) -> str:
-    return (PROMPTS / f"self_instruct_{name}.txt").read_text(encoding="utf-8")
+    return load_prompt(f"self_instruct_{name}")
 
 
 # -- seed tasks ------------------------------------------------------------------------------------

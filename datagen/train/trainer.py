@@ -10,7 +10,7 @@ from typing import Any
 
 from datagen.output import dump_jsonl
 from datagen.records import Record
-from datagen.train.config import TrainParams
+from datagen.train.config import TrainParams, current_names
 from datagen.train.data import build_dataset, split_records
 from datagen.train.model import load_model, load_tokenizer, lora_config, resolve_model
 
@@ -21,9 +21,10 @@ def sft_config(p: TrainParams, out: Path, has_validation: bool) -> Any:
 
     cuda = torch.cuda.is_available()
     return SFTConfig(
-        output_dir=str(out / "checkpoints"), num_train_epochs=p.epochs, max_steps=p.max_steps,
-        learning_rate=p.learning_rate, per_device_train_batch_size=p.batch_size,
-        per_device_eval_batch_size=p.batch_size, gradient_accumulation_steps=p.grad_accum,
+        output_dir=str(out / "checkpoints"), num_train_epochs=p.num_train_epochs, max_steps=p.max_steps,
+        learning_rate=p.learning_rate, per_device_train_batch_size=p.per_device_train_batch_size,
+        per_device_eval_batch_size=p.per_device_train_batch_size,
+        gradient_accumulation_steps=p.gradient_accumulation_steps,
         warmup_steps=p.warmup_ratio, lr_scheduler_type="linear", seed=p.seed, data_seed=p.seed,
         max_length=p.max_length, packing=p.packing, packing_strategy="bfd",
         logging_steps=p.logging_steps, save_strategy="no", report_to=[],
@@ -40,11 +41,12 @@ def build_trainer(p: TrainParams, train: list[Record], val: list[Record], out: P
     from trl import SFTTrainer
 
     tokenizer, added = load_tokenizer(p.model, p.chat_template, p.prompt_style)
-    train_ds, counts = build_dataset(train, tokenizer, p.max_length, p.train_on_all, p.too_long)
-    val_ds, val_counts = build_dataset(val, tokenizer, p.max_length, p.train_on_all, p.too_long) if val else (None, {})
+    train_on_all = not p.assistant_only_loss
+    train_ds, counts = build_dataset(train, tokenizer, p.max_length, train_on_all, p.too_long)
+    val_ds, val_counts = build_dataset(val, tokenizer, p.max_length, train_on_all, p.too_long) if val else (None, {})
     model = load_model(p.model, tokenizer, added, p.method)
     if p.method != "full":
-        model = get_peft_model(model, lora_config(p.lora_r, p.lora_alpha, p.lora_dropout, p.target_modules, added))
+        model = get_peft_model(model, lora_config(p.lora_r, p.lora_alpha, p.lora_dropout, p.lora_target_modules, added))
     trainer = SFTTrainer(model=model, args=sft_config(p, out, val_ds is not None), train_dataset=train_ds,
                          eval_dataset=val_ds, processing_class=tokenizer)
     facts = {"pad_token_added": added, "examples": {k: v + val_counts.get(k, 0) for k, v in counts.items()}}
@@ -66,7 +68,7 @@ def train_records(p: TrainParams, records: list[Record], out: Path, log: Any = p
     if p.ablations:
         summary["ablations"] = {}
     for name, changes in p.ablations.items():
-        variant = p.model_copy(update={**changes, "ablations": {}})
+        variant = p.model_copy(update={**current_names(changes), "ablations": {}})
         log(f"train: ablation {name}: {changes}")
         summary["ablations"][name] = {"changes": changes,
                                       **train_split(variant, train, val, held, out / "ablations" / name, log)}
