@@ -16,7 +16,7 @@ _MEMORY_SHARE = 0.5
 
 def _config_dict(config: Any) -> dict[str, Any]:
     """The block as a dict, with `NAME_env: VAR` options read from the environment (so keys live nowhere else)."""
-    from datagen.config import read_secrets
+    from datagen.secrets import read_secrets
 
     return read_secrets(config.model_dump() if hasattr(config, "model_dump") else dict(config))
 
