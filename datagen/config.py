@@ -14,7 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Vali
 
 from datagen.errors import ConfigError
 from datagen.registry import BACKENDS, FILTERS, GENERATORS, STAGES, Registry
-from datagen.secrets import env_stand_ins, redact, without_secrets
+from datagen.secrets import env_stand_ins, read_secrets, redact, without_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,10 +40,16 @@ class BackendConfig(BaseModel):
 
     @property
     def options(self) -> dict[str, Any]:
+        """The engine's own options (its constructor arguments besides `model`)."""
         return dict(self.model_extra or {})
 
     def key(self) -> str:
         return json.dumps(self.model_dump(), sort_keys=True, default=str)
+
+    def with_secrets(self) -> "BackendConfig":
+        """This block with every `NAME_env: VAR` read from the environment. Read where the run starts, so that
+        workers in other processes or on other machines get the value without having VAR themselves."""
+        return BackendConfig.model_validate(read_secrets(self.model_dump()))
 
 
 class RayConfig(Strict):
