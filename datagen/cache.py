@@ -15,9 +15,12 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from datagen.backends.base import Backend, Completion, Messages, SamplingParams, Usage
+
+if TYPE_CHECKING:
+    from datagen.config import BackendConfig
 
 # options of a backend block that decide how the work is spread, not what the model answers
 _NOT_IN_KEY = ("workers", "threads")
@@ -97,9 +100,9 @@ class CallStore:
             self.db.close()
 
 
-def engine_key(config: dict[str, Any]) -> str:
+def engine_key(config: BackendConfig) -> str:
     """A hash of the backend block (never the block itself: it may hold an API key)."""
-    data = json.dumps({k: v for k, v in config.items() if k not in _NOT_IN_KEY}, sort_keys=True, default=str)
+    data = json.dumps(config.model_dump(exclude=set(_NOT_IN_KEY)), sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()
 
 
@@ -107,10 +110,10 @@ class CachedBackend(Backend):
     """A backend that answers from the store where it can and sends only the misses to the engine, which it
     builds on the first miss (a run answered wholly from the cache never loads a model)."""
 
-    def __init__(self, build: Callable[[], Backend], config: dict[str, Any], store: CallStore) -> None:
+    def __init__(self, build: Callable[[], Backend], config: BackendConfig, store: CallStore) -> None:
         self._build, self._inner = build, None
         self.engine = engine_key(config)
-        self.name = config.get("type", "llamacpp")
+        self.name = config.type
         self.store = store
         self.usage = Usage()  # shared with the engine: counts only what the engine really ran
         self.calls = 0  # inputs asked for

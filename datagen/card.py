@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from datagen.config import redact
 from datagen.output import RunFolder
+from datagen.secrets import redact
 
 if TYPE_CHECKING:
     from datagen.publish import PublishParams

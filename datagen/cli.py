@@ -10,7 +10,8 @@ from collections import Counter
 from typing import Callable
 
 from datagen.backends.base import BackendError
-from datagen.config import ConfigError, redact_text
+from datagen.config import ConfigError
+from datagen.secrets import redact_text
 
 # OSErrors that come from the user's files and folders, not from a bug
 USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)

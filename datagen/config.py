@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -14,61 +12,11 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, create_model,
                       field_validator, model_validator)
 
+from datagen.errors import ConfigError
 from datagen.registry import BACKENDS, FILTERS, GENERATORS, STAGES, Registry
+from datagen.secrets import env_stand_ins, read_secrets, redact, without_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(ValueError):
-    """A config problem, phrased as 'file: key: what is wrong'."""
-
-
-# --- secrets ------------------------------------------------------------------------------------
-# A key whose name says it holds a credential is never written, logged or fingerprinted; `NAME_env: VAR` reads
-# NAME from the environment variable VAR when the engine is built.
-_SECRET_KEY = re.compile(r"api_?key|password|passwd|secret|credential|private_?key|access_?key|authorization"
-                         r"|^auth|^token$|(^|_)(hf|api|auth|access|bearer|refresh|session)_token$", re.IGNORECASE)
-REDACTED = "<redacted>"
-_SECRET_VALUES: set[str] = set()  # every secret seen, so that an error message can be scrubbed of it
-
-
-def is_secret_key(key: Any) -> bool:
-    return isinstance(key, str) and not key.endswith("_env") and bool(_SECRET_KEY.search(key))
-
-
-def redact(data: Any) -> Any:
-    """`data` with the value of every secret-named key replaced by REDACTED (and remembered for redact_text)."""
-    if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if is_secret_key(k) and v not in (None, ""):
-                _SECRET_VALUES.add(str(v))
-                out[k] = REDACTED
-            else:
-                out[k] = redact(v)
-        return out
-    if isinstance(data, list):
-        return [redact(v) for v in data]
-    return data
-
-
-def redact_text(text: str) -> str:
-    for secret in sorted(_SECRET_VALUES, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def read_secrets(options: dict[str, Any], where: str = "backend") -> dict[str, Any]:
-    """Options with every `NAME_env: VAR` replaced by `NAME: <value of VAR>`."""
-    out = dict(options)
-    for key in [k for k in options if isinstance(k, str) and k.endswith("_env")]:
-        var = out.pop(key)
-        if not isinstance(var, str) or var not in os.environ:
-            raise ConfigError(f"{where}.{key}: environment variable {var!r} is not set")
-        out[key[:-4]] = os.environ[var]
-        _SECRET_VALUES.add(os.environ[var])
-    return out
 
 
 class Strict(BaseModel):
@@ -88,10 +36,16 @@ class BackendConfig(BaseModel):
 
     @property
     def options(self) -> dict[str, Any]:
+        """The engine's own options (its constructor arguments besides `model`)."""
         return dict(self.model_extra or {})
 
     def key(self) -> str:
         return json.dumps(self.model_dump(), sort_keys=True, default=str)
+
+    def with_secrets(self) -> "BackendConfig":
+        """This block with every `NAME_env: VAR` read from the environment. Read where the run starts, so that
+        workers in other processes or on other machines get the value without having VAR themselves."""
+        return BackendConfig.model_validate(read_secrets(self.model_dump()))
 
 
 class RayConfig(Strict):
@@ -192,19 +146,10 @@ class PipelineConfig(BaseModel):
         resumed run must match it. Secrets (and where they come from) do not decide the records."""
         from datagen.inputs import file_digest, input_files  # that module builds on this one
 
-        data = _without_secrets(self.model_dump(include={"seed", "backend", "generators", "filters"}))
+        data = without_secrets(self.model_dump(include={"seed", "backend", "generators", "filters"}))
         data["inputs"] = {key: file_digest(path) for key, _, _, path
                           in input_files(self, kinds=("generators", "filters")) if path is not None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _without_secrets(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _without_secrets(v) for k, v in data.items()
-                if not is_secret_key(k) and not (isinstance(k, str) and k.endswith("_env"))}
-    if isinstance(data, list):
-        return [_without_secrets(v) for v in data]
-    return data
 
 
 # --- validation of the per-plugin parameter blocks ---------------------------------------------
@@ -248,13 +193,7 @@ def _format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
 def check_backend(backend: BackendConfig, where: str, source: str) -> None:
     options = {"model": backend.model, **backend.options}
     redact(options)  # remember its secrets, so no error message shows them
-    for key in [k for k in options if k.endswith("_env")]:
-        if key[:-4] in options:
-            raise ConfigError(f"{source}: {where}.{key}: give `{key[:-4]}` or `{key}`, not both")
-        if not isinstance(options[key], str):
-            raise ConfigError(f"{source}: {where}.{key}: must name an environment variable")
-        options[key[:-4]] = "from the environment"  # checked as the option it stands for
-        del options[key]
+    options = env_stand_ins(options, f"{source}: {where}")
     # workers/threads are the runner's; threads is passed on only where the engine takes it
     _check_params(BACKENDS, backend.type, options, where, source)
 

@@ -46,7 +46,7 @@ class Backends:
             key = config.key()
             if key not in self.engines:
                 build = partial(self._build, config)
-                self.engines[key] = (CachedBackend(build, config.model_dump(), self.cache) if self.cache
+                self.engines[key] = (CachedBackend(build, config, self.cache) if self.cache
                                      else build())
             return self.engines[key]
         return get

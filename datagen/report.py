@@ -18,9 +18,9 @@ from pydantic import Field
 
 from datagen import plots
 from datagen.card import model_label
-from datagen.config import redact
 from datagen.output import RunFolder
 from datagen.records import Record
+from datagen.secrets import redact
 from datagen.stages import Stage, StageParams
 
 TEMPLATES = Path(__file__).parent / "templates"

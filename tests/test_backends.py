@@ -81,6 +81,24 @@ def test_vllm_missing_names_the_extra():
         build_backend({"type": "vllm", "model": "meta-llama/Llama-3.1-8B-Instruct"})
 
 
+def test_each_engine_sizes_its_own_workers(monkeypatch):
+    """`workers: auto`: llama.cpp takes one single-thread process per core (bounded by memory), engines that
+    parallelise inside one process take one worker; an explicit count is kept as given."""
+    from datagen.backends.llamacpp import LlamaCppBackend
+    from datagen.backends.openai import OpenAIBackend
+    from datagen.config import BackendConfig
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    no_file = "/nope/model.gguf"  # no size to weigh against memory: the cores decide
+    assert LlamaCppBackend.worker_plan(BackendConfig(model=no_file)) == (4, 1)
+    assert LlamaCppBackend.worker_plan(BackendConfig(model=no_file, threads=2)) == (2, 2)
+    assert LlamaCppBackend.worker_plan(BackendConfig(model=no_file, threads=4)) == (1, None)
+    assert LlamaCppBackend.worker_plan(BackendConfig(workers=3, threads=2)) == (3, 2)
+    assert OpenAIBackend.worker_plan(BackendConfig(type="openai", model="m")) == (1, None)
+    assert OpenAIBackend.worker_plan(BackendConfig(type="openai", model="m", workers=2)) == (2, None)
+    assert LlamaCppBackend.gpus_per_actor(BackendConfig()) == 0.0
+
+
 def test_family_templates_render_known_prefixes():
     one = [{"role": "user", "content": "Q"}]
     assert render_template(FAMILY_TEMPLATES["chatml"], one) == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"

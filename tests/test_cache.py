@@ -11,7 +11,7 @@ from pathlib import Path
 
 from datagen.backends.base import Backend, Completion, SamplingParams
 from datagen.cache import CachedBackend, CallStore
-from datagen.config import validate_config
+from datagen.config import BackendConfig, validate_config
 from datagen.output import RunFolder
 from datagen.pipeline import run_pipeline
 
@@ -37,8 +37,8 @@ class Echo(Backend):
 
 
 def cached(tmp_path, engine, config=None):
-    return CachedBackend(lambda: engine, config or {"type": "echo", "model": "m", "workers": 1},
-                         CallStore(tmp_path / "calls.sqlite"))
+    block = BackendConfig.model_validate(config or {"type": "echo", "model": "m", "workers": 1})
+    return CachedBackend(lambda: engine, block, CallStore(tmp_path / "calls.sqlite"))
 
 
 def test_only_misses_reach_the_engine_each_with_its_own_seed(tmp_path):

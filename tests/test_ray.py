@@ -11,7 +11,7 @@ import datagen
 ray = pytest.importorskip("ray")
 
 from datagen.backends.ray_pool import count_workers, worker_resources  # noqa: E402
-from datagen.config import RayConfig, validate_config  # noqa: E402
+from datagen.config import BackendConfig, RayConfig, validate_config  # noqa: E402
 from datagen.pipeline import Runner  # noqa: E402
 
 
@@ -99,8 +99,10 @@ def test_killed_worker_loses_no_records(ray_instance, local_outcome, tmp_path):
 
 def test_worker_resources_follow_tensor_parallel():
     cfg = RayConfig()
-    assert worker_resources({"type": "vllm", "tensor_parallel_size": 2}, cfg) == (1, 2.0)
-    assert worker_resources({"type": "llamacpp"}, cfg) == (1, 0.0)
+    assert worker_resources(BackendConfig(type="vllm", model="m", tensor_parallel_size=2), cfg) == (1, 2.0)
+    assert worker_resources(BackendConfig(type="vllm", model="m"), cfg) == (1, 1.0)
+    assert worker_resources(BackendConfig(type="llamacpp"), cfg) == (1, 0.0)
+    assert worker_resources(BackendConfig(type="vllm", model="m"), RayConfig(num_gpus_per_worker=0.5)) == (1, 0.5)
     assert count_workers(cfg, 1, 2.0, {"CPU": 32, "GPU": 8}) == 4
     assert count_workers(RayConfig(num_cpus_per_worker=4), 4, 0.0, {"CPU": 10}) == 2
     assert count_workers(RayConfig(workers=3), 1, 0.0, {"CPU": 1}) == 3
@@ -130,7 +132,7 @@ def test_gpu_recipe_backends_and_ray_blocks_are_valid(path):
                                               for i, f in enumerate(config.filters) if f.backend]
     for where, backend in blocks:
         check_backend(backend, where, str(path))  # the vLLM engine's own options
-        _, gpus = worker_resources(backend.model_dump(), config.ray)
+        _, gpus = worker_resources(backend, config.ray)
         tensor_parallel = backend.options.get("tensor_parallel_size", 1)
         # an engine split over t GPUs holds t whole GPUs; one on a share of a GPU takes less than its share of memory
         assert gpus == tensor_parallel if tensor_parallel > 1 else 0 < gpus <= 1, where

@@ -10,8 +10,11 @@ depends on how a call is split across workers (engines that cannot seed per inpu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from datagen.config import BackendConfig
 
 Messages = list[dict[str, str]]
 
@@ -82,13 +85,6 @@ class Usage:
             self.unknown_finish += sum(c.finish_reason is None for c in choices)
 
 
-@dataclass
-class BackendInfo:
-    name: str
-    model: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Backend(ABC):
     """A model engine. Subclasses set `name` and implement `_complete` / `_chat` / `render_chat`."""
 
@@ -97,6 +93,18 @@ class Backend(ABC):
     def __init__(self, model: str) -> None:
         self.model = model
         self.usage = Usage()
+
+    # -- sizing: how the runner spreads this engine over processes, read from its backend block ----------
+    @classmethod
+    def worker_plan(cls, config: BackendConfig) -> tuple[int, int | None]:
+        """(worker processes, threads per worker). `workers: auto` means one: most engines parallelise inside
+        one process."""
+        return (1 if config.workers == "auto" else config.workers), config.threads
+
+    @classmethod
+    def gpus_per_actor(cls, config: BackendConfig) -> float:
+        """GPUs one Ray actor holding this engine asks for, unless `ray.num_gpus_per_worker` says otherwise."""
+        return 0.0
 
     # -- public API ---------------------------------------------------------------------------
     def complete(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
@@ -121,9 +129,6 @@ class Backend(ABC):
     def end_of_turn(self) -> list[str]:
         """Strings that end an assistant turn in the chat template (stop strings for raw completion)."""
         return []
-
-    def info(self) -> BackendInfo:
-        return BackendInfo(self.name, self.model)
 
     def close(self) -> None:
         """Release the engine (memory, processes)."""

@@ -3,14 +3,39 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 from datagen.backends.base import Backend, Completion, Messages, MissingExtra, SamplingParams
 from datagen.backends.chat_template import END_OF_TURN_TOKENS, render_template
 from datagen.backends.embedded import resolve_model_path
 
+if TYPE_CHECKING:
+    from datagen.config import BackendConfig
+
+# Keep at least this share of memory free when choosing worker counts.
+_MEMORY_SHARE = 0.5
+
 
 class LlamaCppBackend(Backend):
     name = "llamacpp"
+
+    @classmethod
+    def worker_plan(cls, config: BackendConfig) -> tuple[int, int | None]:
+        """`workers: auto` is one single-thread process per core, as many as fit in half the memory: on a CPU,
+        several single-thread llama.cpp processes give more tokens/s than one process with several threads."""
+        if config.workers != "auto":
+            return super().worker_plan(config)
+        cores = os.cpu_count() or 1
+        threads = config.threads or 1
+        by_cores = max(1, cores // threads)
+        try:
+            size = resolve_model_path(config.model).stat().st_size
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            by_memory = max(1, int(memory * _MEMORY_SHARE // (size * 1.5)))
+        except (OSError, ValueError):
+            by_memory = by_cores
+        workers = min(by_cores, by_memory)
+        return workers, (threads if workers > 1 else None)
 
     def __init__(self, model: str = "embedded", n_ctx: int = 2048, threads: int | None = None,
                  chat_template: str | None = None, n_batch: int = 512) -> None:

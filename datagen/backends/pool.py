@@ -15,9 +15,13 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen.backends.base import Backend, Completion, Messages, SamplingParams
+from datagen.backends.build import build_single
+
+if TYPE_CHECKING:
+    from datagen.config import BackendConfig
 
 _worker_backend: Backend | None = None
 _worker_error: BaseException | None = None
@@ -29,13 +33,11 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(config: dict[str, Any], parent: int) -> None:
+def _init_worker(config: BackendConfig, threads: int | None, parent: int) -> None:
     global _worker_backend, _worker_error
-    from datagen.backends import build_single
-
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     try:
-        _worker_backend = build_single(config)
+        _worker_backend = build_single(config, threads)
     except Exception as err:  # raised again by each call, so the caller sees the cause
         _worker_error = err
 
@@ -75,13 +77,13 @@ class RemoteBackend(Backend):
 
 
 class PoolBackend(RemoteBackend):
-    def __init__(self, config: dict[str, Any], workers: int, name: str, model: str) -> None:
-        super().__init__(model)
+    def __init__(self, config: BackendConfig, workers: int, threads: int | None, name: str) -> None:
+        super().__init__(config.model)
         self.name = name
         self.workers = workers
-        self.threads = config.get("threads")
+        self.threads = threads
         self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(config, os.getpid()))
+                                            initializer=_init_worker, initargs=(config, threads, os.getpid()))
         self._end_of_turn: list[str] | None = None
         try:
             self.model = self.executor.submit(_model_id).result()  # the engine's own id (e.g. the GGUF's name)

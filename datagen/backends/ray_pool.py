@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from datagen.backends.base import Completion, SamplingParams
+from datagen.backends.build import build_single
 from datagen.backends.pool import RemoteBackend
+from datagen.config import BackendConfig, RayConfig
+from datagen.registry import BACKENDS
 
 # Text in and out is small; a local instance needs no large shared-memory object store.
 _LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
@@ -28,10 +31,8 @@ _started = {"users": 0}
 class _Worker:
     """One engine in one Ray worker process."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        from datagen.backends import build_single
-
-        self.backend = build_single(config)
+    def __init__(self, config: BackendConfig, threads: int) -> None:
+        self.backend = build_single(config, threads)
 
     def run(self, method: str, args: tuple) -> Any:
         return getattr(self.backend, method)(*args)
@@ -43,15 +44,13 @@ class _Worker:
                 "pid": os.getpid(), "node": ray.util.get_node_ip_address()}
 
 
-def _ray_config(ray_block: Any):
-    from datagen.config import RayConfig
-
+def _ray_config(ray_block: Any) -> RayConfig:
     if ray_block is None:
         return RayConfig()
     return ray_block if isinstance(ray_block, RayConfig) else RayConfig.model_validate(ray_block)
 
 
-def _connect(cfg) -> None:
+def _connect(cfg: RayConfig) -> None:
     """Join the cluster named in the config or RAY_ADDRESS, else start a local instance (once per process)."""
     import ray
 
@@ -81,15 +80,15 @@ def _release() -> None:
             ray.shutdown()
 
 
-def worker_resources(config: dict[str, Any], cfg) -> tuple[float, float]:
-    """(CPUs, GPUs) one actor asks for: a vLLM engine with tensor parallelism t needs t GPUs."""
+def worker_resources(config: BackendConfig, cfg: RayConfig) -> tuple[float, float]:
+    """(CPUs, GPUs) one actor asks for: the GPUs as the ray block gives them, else as the engine needs them."""
     gpus = cfg.num_gpus_per_worker
     if gpus is None:
-        gpus = float(config.get("tensor_parallel_size", 1)) if config.get("type") == "vllm" else 0.0
+        gpus = BACKENDS.get(config.type).gpus_per_actor(config)
     return cfg.num_cpus_per_worker, gpus
 
 
-def count_workers(cfg, cpus: float, gpus: float, available: dict[str, float]) -> int:
+def count_workers(cfg: RayConfig, cpus: float, gpus: float, available: dict[str, float]) -> int:
     """`workers` from the config, or as many actors as the cluster's free CPUs and GPUs hold (free: a second
     backend, such as a safety filter's model, finds what the first one left)."""
     if cfg.workers != "auto":
@@ -106,7 +105,7 @@ def count_workers(cfg, cpus: float, gpus: float, available: dict[str, float]) ->
 
 
 class RayPoolBackend(RemoteBackend):
-    def __init__(self, config: dict[str, Any], ray_block: Any = None) -> None:
+    def __init__(self, config: BackendConfig, ray_block: Any = None) -> None:
         import ray
         from ray.util import ActorPool
 
@@ -117,12 +116,11 @@ class RayPoolBackend(RemoteBackend):
         try:
             cpus, gpus = worker_resources(config, cfg)
             self.workers = count_workers(cfg, cpus, gpus, ray.available_resources())
-            single = {k: v for k, v in config.items() if k != "workers"}
             # a llama.cpp actor uses the CPUs it reserved, unless the backend block says otherwise
-            single["threads"] = config.get("threads") or max(1, int(cpus))
+            threads = config.threads or max(1, int(cpus))
             actor = ray.remote(_Worker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=cfg.max_restarts,
                                                 max_task_retries=-1)
-            self.actors = [actor.remote(single) for _ in range(self.workers)]
+            self.actors = [actor.remote(config, threads) for _ in range(self.workers)]
             # waits for every actor's engine, so a backend that fails to build fails here
             self.described = ray.get([a.describe.remote() for a in self.actors])
         except BaseException:

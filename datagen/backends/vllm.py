@@ -4,8 +4,14 @@ Needs the optional extra: pip install 'datagen[vllm]'.
 """
 from __future__ import annotations
 
+import inspect
+from typing import TYPE_CHECKING
+
 from datagen.backends.base import Completion, MissingExtra, SamplingParams
 from datagen.backends.tokenized import TokenizerBackend
+
+if TYPE_CHECKING:
+    from datagen.config import BackendConfig
 
 
 def to_vllm_params(params: SamplingParams, index: int):
@@ -40,6 +46,12 @@ def _structured_outputs(params: SamplingParams) -> dict:
 
 class VllmBackend(TokenizerBackend):
     name = "vllm"
+
+    @classmethod
+    def gpus_per_actor(cls, config: BackendConfig) -> float:
+        """An engine split over t GPUs (tensor parallelism) holds t of them; the default t is the constructor's."""
+        default = inspect.signature(cls.__init__).parameters["tensor_parallel_size"].default
+        return float(config.options.get("tensor_parallel_size", default))
 
     def __init__(self, model: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
                  max_model_len: int | None = None, dtype: str = "auto", enable_prefix_caching: bool = True,

@@ -218,7 +218,7 @@ class EvaluateStage(Stage):
         spec = BackendConfig(**self.params.judge_backend) if self.params.judge_backend else None
         if self.ctx.backend_factory is not None:
             return self.ctx.backend_factory(spec)
-        return build_backend(spec or {"type": "llamacpp", "model": "embedded", "workers": 1})
+        return build_backend(spec or BackendConfig(workers=1))
 
 
 def answers_not_continues(text: str) -> bool:

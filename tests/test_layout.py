@@ -1,0 +1,38 @@
+"""How the modules depend on each other: no module imports a name from a package that contains it (from its
+package's __init__, or one above), so each __init__ can import its package's modules without import cycles.
+Importing a sibling module through its package (`from datagen import plots`) is fine."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "datagen"
+
+
+def containing_packages(path: Path) -> set[str]:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]  # a package's __init__ is contained by the packages above it
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def is_module(package: str, name: str) -> bool:
+    folder = PACKAGE.parent.joinpath(*package.split("."))
+    return (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file()
+
+
+def test_no_module_imports_a_package_that_contains_it():
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        above = containing_packages(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                problems += [f"{path}: import {a.name}" for a in node.names if a.name in above]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in above:
+                problems += [f"{path}: from {node.module} import {a.name}" for a in node.names
+                             if not is_module(node.module, a.name)]
+    assert problems == []
+
+
+def test_the_check_sees_such_an_import():
+    assert containing_packages(PACKAGE / "backends" / "pool.py") == {"datagen", "datagen.backends"}
+    assert containing_packages(PACKAGE / "backends" / "__init__.py") == {"datagen"}
+    assert is_module("datagen.backends", "build") and not is_module("datagen.backends", "build_backend")
