@@ -95,3 +95,10 @@ def test_self_instruct_input_that_repeats_the_instruction():
     assert check(f"{task}\n\n{task}", "To find work they enjoy.", echo) == "input repeats the instruction"
     own = {"instruction": task, "input": "A nurse who wants to teach.", "finish_reason": "stop"}
     assert check(f"{task}\n\nA nurse who wants to teach.", "To find work they enjoy.", own) is None
+
+
+@pytest.mark.parametrize("response", ["negative", "Science and technology", "the first Saturday of October"])
+def test_short_labels_and_spans_are_not_truncated(response):
+    assert check("Classify the sentiment of this review, please.", response, {}, min_response_words=1) is None
+    assert check("Classify the sentiment of this review, please.", response, {"finish_reason": "length"},
+                 min_response_words=1) == "truncated answer (hit max_tokens)"

@@ -3,7 +3,8 @@ refusal / self-reference phrases, and language. Every record it sees also gets `
 (see `quality_score`), so a dataset can be sorted and cut instead of only kept or rejected.
 
 Truncation: a finish reason "length" is a cut answer; any other (including a missing or "unknown" one) says
-nothing, and the text decides: a Latin-script answer that stops on a letter or a comma ends mid-sentence. Other
+nothing, and the text decides: a Latin-script answer of `truncation_min_words` or more that stops on a letter or a
+comma ends mid-sentence (a shorter one is a label or a span: "positive", "the first Saturday of October"). Other
 scripts (Arabic, CJK) and emoji have endings of their own, so they are never judged by that rule.
 
 Refusal phrases are phrases only ("As an AI language model", "I cannot fulfill"), never topic words, so answers
@@ -54,6 +55,8 @@ class QualityParams(FilterParams):
     repetition_min_words: int = Field(50, ge=1, description="n-gram repetition rules apply from this length on")
     truncation: bool = True
     truncation_by_text: bool = Field(True, description="also flag answers that end mid-sentence")
+    truncation_min_words: int = Field(6, ge=1, description="shorter answers (a class label, a span) are judged by "
+                                      "the finish reason alone, never by how they end")
     colon_instruction: bool = True
     input_echo: bool = Field(True, description="reject a Self-Instruct input that repeats its instruction")
     refusals: bool = True
@@ -118,7 +121,8 @@ class Quality(RecordFilter):
             return None
         if record.metadata.get("finish_reason") == "length":
             return "truncated answer (hit max_tokens)"
-        if self.params.truncation_by_text and ends_mid_sentence(record.response):
+        if self.params.truncation_by_text and len(record.response.split()) >= self.params.truncation_min_words \
+                and ends_mid_sentence(record.response):
             return "truncated answer (ends mid-sentence)"
         return None
 
