@@ -102,3 +102,13 @@ def test_short_labels_and_spans_are_not_truncated(response):
     assert check("Classify the sentiment of this review, please.", response, {}, min_response_words=1) is None
     assert check("Classify the sentiment of this review, please.", response, {"finish_reason": "length"},
                  min_response_words=1) == "truncated answer (hit max_tokens)"
+
+
+@pytest.mark.parametrize("response,refused", [
+    ("I'm sorry, but as a SmolLM-supported service provider, I don't have the ability to provide assistance.", True),
+    ("As a virtual travel assistant designed for bookings, I am unable to check live prices.", True),
+    ("As a teacher, I do not give homework on Fridays, and my students like that.", False),
+    ("I am Datagen-Assistant, an AI assistant. I can't browse the web, but I can explain things.", False),
+])
+def test_self_disclaimers_in_any_wording(response, refused):
+    assert (check("Can you help me plan my trip, please?", response) or "").startswith("refusal") is refused

@@ -34,6 +34,12 @@ REFUSAL_PHRASES = [
     # pseudo-refusals of small chat models ("as a chatbot designed to assist with sports, I don't have the capability")
     "as a chatbot designed to", "as an ai designed to", "i don't have the capability to", "i do not have the capability to",
 ]
+# "as a SmolLM-supported service provider, I don't have the ability to ...": the speaker names itself as some kind of
+# assistant and, in the same sentence, says what it cannot do. Any wording of both halves, not a fixed phrase.
+SELF_DISCLAIMER = re.compile(
+    r"\bas an? (?:[\w+-]+ ){0,4}?(?:ai|chatbot|bot|assistant|language model|model|service provider|program)\b"
+    r"[^.!?\n]{0,120}?\bi (?:don't|do not|can't|cannot|am not able|'m not able|am unable|'m unable|"
+    r"lack|have no|won't be able)\b")
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
 
 
@@ -143,6 +149,8 @@ class Quality(RecordFilter):
             return None
         text = " ".join(record.response.lower().replace("’", "'").split())
         phrase = next((ph for ph in self.params.refusal_phrases if ph in text), None)
+        if phrase is None and (found := SELF_DISCLAIMER.search(text)):
+            phrase = found.group(0)
         return f"refusal or self-reference: {phrase!r}" if phrase else None
 
     # -- language ----------------------------------------------------------------------------------
