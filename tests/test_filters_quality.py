@@ -112,3 +112,13 @@ def test_short_labels_and_spans_are_not_truncated(response):
 ])
 def test_self_disclaimers_in_any_wording(response, refused):
     assert (check("Can you help me plan my trip, please?", response) or "").startswith("refusal") is refused
+
+
+def test_a_cue_after_the_input_is_not_a_missing_input():
+    prompt = "Context: The choir sings every December.\nQ: When does the choir sing?\nA (short span from the context):"
+    assert check(prompt, "every December", {}, min_response_words=1) is None
+
+
+def test_code_fences_are_not_duplicate_lines():
+    answer = "```python\ndef biggest(xs):\n    return max(xs)\n```\n\nUse it:\n\n```python\nprint(biggest([1, 2]))\n```"
+    assert check("Write a Python function that returns the largest number.", answer) is None

@@ -133,7 +133,10 @@ class Quality(RecordFilter):
         return None
 
     def _colon(self, record: Record) -> str | None:
-        if self.params.colon_instruction and record.instruction.rstrip().endswith(":"):
+        # one line ending in ':' announces an input that never came; a longer prompt ending in a cue ("Answer:")
+        # holds its input above the cue
+        instruction = record.instruction.strip()
+        if self.params.colon_instruction and instruction.endswith(":") and "\n" not in instruction:
             return "instruction ends with ':' (its input is missing)"
         return None
 
