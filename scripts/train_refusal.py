@@ -5,7 +5,8 @@
 Logistic regression (scikit-learn) on all-MiniLM-L6-v2 embeddings. Positives: answers labelled
 refusal_or_pseudo_refusal, embedded whole. Negatives: every other answer, whole and sentence by sentence (the filter
 scores sentences too). The threshold is the lowest one whose cross-validated precision on the train split is at
-least 0.9 (in-sample when the split holds fewer than two positives). The held-out split is never read here.
+least 0.9 (in-sample when the split holds fewer than two positives), else one above every negative's score. The
+held-out split is never read here.
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def main() -> None:
     bounds = whole[1:] + [len(texts)]
     scores = np.array([probs[a:b].max() for a, b in zip(whole, bounds)])
     truth = np.array([r["reason"] == POSITIVE for r in train])
-    threshold = 0.5
+    # no threshold that precise: one above every negative, so the head alone rejects nothing it was not sure of
+    threshold = round(min(0.99, float(scores[~truth].max()) + 0.01), 2)
     for t in np.arange(0.3, 0.96, 0.01):
         hit = scores >= t
         if hit.any() and truth[hit].mean() >= 0.9:
