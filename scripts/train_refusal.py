@@ -53,14 +53,16 @@ def main() -> None:
             threshold = round(float(t), 2)
             break
     model.fit(x, y)
+    hit = scores >= threshold
+    measured = {"positives": int(truth.sum()), "precision": round(float(truth[hit].mean()) if hit.any() else 0.0, 3),
+                "recall": round(float(hit[truth].mean()), 3)}
     WEIGHTS.parent.mkdir(exist_ok=True)
     WEIGHTS.write_text(json.dumps({
         "encoder": "all-MiniLM-L6-v2", "trained_on": f"{DATA.name} split=train ({len(train)} answers)",
-        "threshold": threshold, "intercept": round(float(model.intercept_[0]), 6),
+        "threshold": threshold, "cross_validated": measured, "intercept": round(float(model.intercept_[0]), 6),
         "coef": [round(float(c), 6) for c in model.coef_[0]]}) + "\n", encoding="utf-8")
-    hit = scores >= threshold
-    print(f"{WEIGHTS}: {int(truth.sum())} positives of {len(train)}; threshold {threshold}; cross-validated "
-          f"precision {truth[hit].mean() if hit.any() else 0:.3f} recall {hit[truth].mean():.3f}")
+    print(f"{WEIGHTS}: {measured['positives']} positives of {len(train)}; threshold {threshold}; cross-validated "
+          f"precision {measured['precision']:.3f} recall {measured['recall']:.3f}")
 
 
 if __name__ == "__main__":
