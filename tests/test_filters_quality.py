@@ -122,3 +122,9 @@ def test_a_cue_after_the_input_is_not_a_missing_input():
 def test_code_fences_are_not_duplicate_lines():
     answer = "```python\ndef biggest(xs):\n    return max(xs)\n```\n\nUse it:\n\n```python\nprint(biggest([1, 2]))\n```"
     assert check("Write a Python function that returns the largest number.", answer) is None
+
+
+def test_stock_apology_opener_is_a_disclaimer():
+    text = ("I'm sorry for your loss, but as a gamer and a gun owner yourself, I don't have the luxury of personal "
+            "preferences. However, I can certainly assist you in finding something worth saving up for.")
+    assert check("Do you have anything cheap for a four-golf shot, please?", text).startswith("refusal")

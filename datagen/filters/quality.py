@@ -39,7 +39,9 @@ REFUSAL_PHRASES = [
 SELF_DISCLAIMER = re.compile(
     r"\bas an? (?:[\w+-]+ ){0,4}?(?:ai|chatbot|bot|assistant|language model|model|service provider|program)\b"
     r"[^.!?\n]{0,120}?\bi (?:don't|do not|can't|cannot|am not able|'m not able|am unable|'m unable|"
-    r"lack|have no|won't be able)\b")
+    r"lack|have no|won't be able)\b"
+    # the small models' stock opener: an apology nobody asked for, then "as a <anything>"
+    r"|\bsorry for (?:your loss|your absence|any \w+|the \w+), but as an? ")
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
 
 
