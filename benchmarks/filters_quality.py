@@ -1,7 +1,7 @@
 """Precision and recall of "reject" for the content filters, on the hand-labelled real output in
 tests/data/filter_eval/records.jsonl (held-out split by default).
 
-    python benchmarks/filters_quality.py [--split held_out|train|all] [--safety-llm]
+    python benchmarks/filters_quality.py [--split held_out|train|all] [--safety-llm] [--save]
 
 Runs the default stack (the filters below in this order; a rejected record skips the rest, as in a pipeline) and
 then each filter alone. Prints per-label recall, per-reason precision, records/s, and ends with
@@ -19,6 +19,7 @@ from pathlib import Path
 from datagen.filters.base import Filter, FilterContext
 from datagen.records import Record
 from datagen.registry import FILTERS
+from save import saved  # benchmarks/save.py
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "filter_eval" / "records.jsonl"
 DEFAULT_STACK: list[tuple[str, dict]] = [
@@ -28,7 +29,7 @@ DEFAULT_STACK: list[tuple[str, dict]] = [
     ("arithmetic", {}),
     ("code_check", {}),
     ("links", {"action": "reject"}),
-    ("quality", {}),
+    ("quality", {"min_response_words": 1}),  # as `length` above: a class label is a whole answer
 ]
 
 
@@ -79,8 +80,11 @@ def report(rows: list[dict], reasons: list[str | None]) -> None:
 
 
 def safety_llm(rows: list[dict]) -> None:
+    """The LLM checker over the requests labelled unsafe and the ones labelled keep: recall on the first, false
+    alarms on the second (the other labels say nothing about a request's safety)."""
     from datagen.backends import build_backend
 
+    rows = [row for row in rows if row["reason"] in ("unsafe", "fine")]
     backend = build_backend({"type": "llamacpp", "model": "embedded", "workers": 1, "threads": 2})
     f = build("safety", {"checker": "llm"}, lambda: backend)
     requests = [Record.model_validate(r["record"]) for r in rows]
@@ -91,9 +95,9 @@ def safety_llm(rows: list[dict]) -> None:
     truth = [row["reason"] == "unsafe" for row in rows]
     flagged = [v is not None and v[0] for v in verdicts]
     hits = sum(a and b for a, b in zip(flagged, truth))
-    print(f"\nsafety, LLM checker on the embedded model: {sum(truth)} unsafe requests of {len(rows)}; flagged "
-          f"{sum(flagged)}, of them unsafe {hits}; recall {hits / max(sum(truth), 1):.2f} precision "
-          f"{hits / max(sum(flagged), 1):.2f}; unparsed {sum(v is None for v in verdicts)}; "
+    print(f"\nsafety, LLM checker on the embedded model: {sum(truth)} unsafe requests and {len(rows) - sum(truth)} "
+          f"labelled keep; flagged {sum(flagged)}, of them unsafe {hits}; recall {hits / max(sum(truth), 1):.2f} "
+          f"precision {hits / max(sum(flagged), 1):.2f}; unparsed {sum(v is None for v in verdicts)}; "
           f"{len(rows) / seconds:.1f} records/s")
 
 
@@ -102,7 +106,13 @@ def main() -> None:
     parser.add_argument("--split", default="held_out", choices=["held_out", "train", "all"])
     parser.add_argument("--safety-llm", action="store_true", help="also measure the LLM safety checker (slow)")
     parser.add_argument("--without", nargs="*", default=[], help="filters left out of the stack (e.g. refusal)")
+    parser.add_argument("--save", action="store_true", help="also write the output to benchmarks/results/")
     args = parser.parse_args()
+    with saved("filters_quality", args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     stack = [(kind, params) for kind, params in DEFAULT_STACK if kind not in args.without]
     rows = load(args.split)
     print(f"{DATA.name}, split {args.split}: {len(rows)} records, "

@@ -5,7 +5,8 @@
 Logistic regression (scikit-learn) on all-MiniLM-L6-v2 embeddings. Positives: answers labelled
 refusal_or_pseudo_refusal, embedded whole. Negatives: every other answer, whole and sentence by sentence (the filter
 scores sentences too). The threshold is the lowest one whose cross-validated precision on the train split is at
-least 0.9 (in-sample when the split holds fewer than two positives). The held-out split is never read here.
+least 0.9 (in-sample when the split holds fewer than two positives), else one above every negative's score. The
+held-out split is never read here.
 """
 from __future__ import annotations
 
@@ -44,21 +45,24 @@ def main() -> None:
     bounds = whole[1:] + [len(texts)]
     scores = np.array([probs[a:b].max() for a, b in zip(whole, bounds)])
     truth = np.array([r["reason"] == POSITIVE for r in train])
-    threshold = 0.5
+    # no threshold that precise: one above every negative, so the head alone rejects nothing it was not sure of
+    threshold = round(min(0.99, float(scores[~truth].max()) + 0.01), 2)
     for t in np.arange(0.3, 0.96, 0.01):
         hit = scores >= t
         if hit.any() and truth[hit].mean() >= 0.9:
             threshold = round(float(t), 2)
             break
     model.fit(x, y)
+    hit = scores >= threshold
+    measured = {"positives": int(truth.sum()), "precision": round(float(truth[hit].mean()) if hit.any() else 0.0, 3),
+                "recall": round(float(hit[truth].mean()), 3)}
     WEIGHTS.parent.mkdir(exist_ok=True)
     WEIGHTS.write_text(json.dumps({
         "encoder": "all-MiniLM-L6-v2", "trained_on": f"{DATA.name} split=train ({len(train)} answers)",
-        "threshold": threshold, "intercept": round(float(model.intercept_[0]), 6),
+        "threshold": threshold, "cross_validated": measured, "intercept": round(float(model.intercept_[0]), 6),
         "coef": [round(float(c), 6) for c in model.coef_[0]]}) + "\n", encoding="utf-8")
-    hit = scores >= threshold
-    print(f"{WEIGHTS}: {int(truth.sum())} positives of {len(train)}; threshold {threshold}; cross-validated "
-          f"precision {truth[hit].mean() if hit.any() else 0:.3f} recall {hit[truth].mean():.3f}")
+    print(f"{WEIGHTS}: {measured['positives']} positives of {len(train)}; threshold {threshold}; cross-validated "
+          f"precision {measured['precision']:.3f} recall {measured['recall']:.3f}")
 
 
 if __name__ == "__main__":

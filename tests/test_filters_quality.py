@@ -95,3 +95,36 @@ def test_self_instruct_input_that_repeats_the_instruction():
     assert check(f"{task}\n\n{task}", "To find work they enjoy.", echo) == "input repeats the instruction"
     own = {"instruction": task, "input": "A nurse who wants to teach.", "finish_reason": "stop"}
     assert check(f"{task}\n\nA nurse who wants to teach.", "To find work they enjoy.", own) is None
+
+
+@pytest.mark.parametrize("response", ["negative", "Science and technology", "the first Saturday of October"])
+def test_short_labels_and_spans_are_not_truncated(response):
+    assert check("Classify the sentiment of this review, please.", response, {}, min_response_words=1) is None
+    assert check("Classify the sentiment of this review, please.", response, {"finish_reason": "length"},
+                 min_response_words=1) == "truncated answer (hit max_tokens)"
+
+
+@pytest.mark.parametrize("response,refused", [
+    ("I'm sorry, but as a SmolLM-supported service provider, I don't have the ability to provide assistance.", True),
+    ("As a virtual travel assistant designed for bookings, I am unable to check live prices.", True),
+    ("As a teacher, I do not give homework on Fridays, and my students like that.", False),
+    ("I am Datagen-Assistant, an AI assistant. I can't browse the web, but I can explain things.", False),
+])
+def test_self_disclaimers_in_any_wording(response, refused):
+    assert (check("Can you help me plan my trip, please?", response) or "").startswith("refusal") is refused
+
+
+def test_a_cue_after_the_input_is_not_a_missing_input():
+    prompt = "Context: The choir sings every December.\nQ: When does the choir sing?\nA (short span from the context):"
+    assert check(prompt, "every December", {}, min_response_words=1) is None
+
+
+def test_code_fences_are_not_duplicate_lines():
+    answer = "```python\ndef biggest(xs):\n    return max(xs)\n```\n\nUse it:\n\n```python\nprint(biggest([1, 2]))\n```"
+    assert check("Write a Python function that returns the largest number.", answer) is None
+
+
+def test_stock_apology_opener_is_a_disclaimer():
+    text = ("I'm sorry for your loss, but as a gamer and a gun owner yourself, I don't have the luxury of personal "
+            "preferences. However, I can certainly assist you in finding something worth saving up for.")
+    assert check("Do you have anything cheap for a four-golf shot, please?", text).startswith("refusal")

@@ -17,17 +17,18 @@ def head():
     return Refusal(Refusal.Params(), FilterContext("refusal"))
 
 
-def test_held_out_pseudo_refusals_outscore_every_good_answer(head):
-    answer = {r["reason"]: [] for r in ROWS}
-    for r in ROWS:
-        if r["split"] == "held_out" or r["reason"] == "fine":
-            answer[r["reason"]].append(r["record"]["messages"][-1]["content"])
-    refusals, fine = head.probabilities(answer["refusal_or_pseudo_refusal"]), head.probabilities(answer["fine"])
-    assert refusals and fine and min(refusals) > max(fine)
+def test_held_out_pseudo_refusals_rejected_and_keeps_kept(head):
+    rows = [r for r in ROWS if r["split"] == "held_out" and r["reason"] in ("refusal_or_pseudo_refusal", "fine")]
+    out = head.apply([make_record(r["record"]["messages"][-2]["content"], r["record"]["messages"][-1]["content"],
+                                  Provenance(generator="test")) for r in rows])
+    rejected = {r["reason"]: 0 for r in rows}
+    for row, record in zip(rows, out):
+        rejected[row["reason"]] += not record.verdicts[-1].keep
+    assert rejected["fine"] == 0 and rejected["refusal_or_pseudo_refusal"] >= 4, rejected
 
 
 def test_scores_every_record_and_rejects_from_the_threshold():
-    head = Refusal(Refusal.Params(threshold=0.1), FilterContext("refusal"))
+    head = Refusal(Refusal.Params(threshold=0.1, rules=False), FilterContext("refusal"))
     text = ("I'm sorry for your loss, but as a chatbot designed to assist with sports and games, I don't have the "
             "capability to book tickets.")
     records = head.apply([make_record("Can you help me with my team?", text, Provenance(generator="test")),

@@ -100,3 +100,13 @@ def test_links_tag_by_default_reject_when_asked():
     assert rejected.verdicts[-1].reason == "link or citation not in the source"
     grounded = make_record("Summarize https://example.org/a", "https://example.org/a says hello.", PROV)
     assert Links(Links.Params(action="reject"), FilterContext("links")).apply([grounded])[0].verdicts[-1].keep
+
+
+def test_restated_operands_are_not_the_result():
+    assert not states_value("144 divided by 12 is approximately 1.42.", 12)
+    assert states_value("45 + 27 = 72, so the answer is 72.", 72)
+
+
+def test_bare_domains_are_links():
+    assert unsupported("See the Roman Empire Foundation (Methadk.org) for more.", "") == ["Methadk.org"]
+    assert unsupported("Email me at sam@example.org today.", "") == []

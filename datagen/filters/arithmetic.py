@@ -70,17 +70,25 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 def asked_value(instruction: str) -> float | None:
     """The value of the one arithmetic expression an instruction asks for ("Compute (18 + 22) * 3."), else None."""
-    text = _CODE.sub(" ", instruction)
-    for pattern, op in _WORD_OPS:
-        text = re.sub(pattern, op, text, flags=re.IGNORECASE)
+    text = _with_operators(_CODE.sub(" ", instruction))
     chains = [m.group(0) for m in _CHAIN.finditer(text) if _OPERATOR.search(m.group(0)) and "=" not in m.group(0)]
     if len(chains) != 1 or not re.match(r"\s*(?:what is|what's|compute|calculate|evaluate|solve|find|multiply|divide|add)\b", text, re.I):
         return None
     return safe_eval(_python(chains[0]))
 
 
+def _with_operators(text: str) -> str:
+    for pattern, op in _WORD_OPS:
+        text = re.sub(pattern, op, text, flags=re.IGNORECASE)
+    return text
+
+
 def states_value(answer: str, value: float) -> bool:
-    numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(answer.replace("$", ""))]
+    """The value appears in the answer as a result: operands of a restated sum ("144 divided by 12 is 1.42") and
+    left-hand sides of equations do not count."""
+    text = _CHAIN.sub(lambda m: " " + m.group(0).split("=")[-1] if "=" in m.group(0) else " ",
+                      _with_operators(answer.replace("$", "")))
+    numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(text)]
     return any(abs(n - value) <= max(0.01, 1e-6 * abs(value)) for n in numbers)
 
 

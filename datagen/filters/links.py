@@ -14,6 +14,8 @@ from datagen.filters.base import FilterParams, RecordFilter
 from datagen.records import Record
 
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]{}\"'`]+", re.IGNORECASE)
+# a bare domain ("Méthadk.org") is a link too
+_DOMAIN = re.compile(r"(?<![@\w./:-])[^\W_][\w-]*(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|int|io|info)\b(?![\w/-])")
 _DOI = re.compile(r"\b10\.\d{4,9}/[^\s<>()\[\]{}\"'`]+")
 _CITATION = re.compile(r"\b[A-Z][\w'-]+(?: and [A-Z][\w'-]+| et al\.?),? \(?(?:19|20)\d\d\)?"
                        r"|\([A-Z][\w'-]+(?: et al\.?)?,? (?:19|20)\d\d\)")
@@ -27,7 +29,7 @@ def _bare(link: str) -> str:
 
 def unsupported(answer: str, source: str) -> list[str]:
     """Links, DOIs and citations in `answer` that `source` does not contain."""
-    found = [m.group(0).rstrip(".,;:!?*_").strip("()") for pattern in (_URL, _DOI, _CITATION)
+    found = [m.group(0).rstrip(".,;:!?*_").strip("()") for pattern in (_URL, _DOMAIN, _DOI, _CITATION)
              for m in pattern.finditer(answer)]
     source_links = {_bare(m.group(0)) for pattern in (_URL, _DOI) for m in pattern.finditer(source)}
     folded = " ".join(source.lower().split())

@@ -3,7 +3,8 @@ refusal / self-reference phrases, and language. Every record it sees also gets `
 (see `quality_score`), so a dataset can be sorted and cut instead of only kept or rejected.
 
 Truncation: a finish reason "length" is a cut answer; any other (including a missing or "unknown" one) says
-nothing, and the text decides: a Latin-script answer that stops on a letter or a comma ends mid-sentence. Other
+nothing, and the text decides: a Latin-script answer of `truncation_min_words` or more that stops on a letter or a
+comma ends mid-sentence (a shorter one is a label or a span: "positive", "the first Saturday of October"). Other
 scripts (Arabic, CJK) and emoji have endings of their own, so they are never judged by that rule.
 
 Refusal phrases are phrases only ("As an AI language model", "I cannot fulfill"), never topic words, so answers
@@ -33,6 +34,14 @@ REFUSAL_PHRASES = [
     # pseudo-refusals of small chat models ("as a chatbot designed to assist with sports, I don't have the capability")
     "as a chatbot designed to", "as an ai designed to", "i don't have the capability to", "i do not have the capability to",
 ]
+# "as a SmolLM-supported service provider, I don't have the ability to ...": the speaker names itself as some kind of
+# assistant and, in the same sentence, says what it cannot do. Any wording of both halves, not a fixed phrase.
+SELF_DISCLAIMER = re.compile(
+    r"\bas an? (?:[\w+-]+ ){0,4}?(?:ai|chatbot|bot|assistant|language model|model|service provider|program)\b"
+    r"[^.!?\n]{0,120}?\bi (?:don't|do not|can't|cannot|am not able|'m not able|am unable|'m unable|"
+    r"lack|have no|won't be able)\b"
+    # the small models' stock opener: an apology nobody asked for, then "as a <anything>"
+    r"|\bsorry for (?:your loss|your absence|any \w+|the \w+), but as an? ")
 _SENTENCE_END = re.compile(r"""[.!?…:;)\]}"'`*>|\-]\s*$|```\s*$|\d\s*$|[\U0001F300-\U0001FAFF]\s*$""")
 
 
@@ -54,6 +63,8 @@ class QualityParams(FilterParams):
     repetition_min_words: int = Field(50, ge=1, description="n-gram repetition rules apply from this length on")
     truncation: bool = True
     truncation_by_text: bool = Field(True, description="also flag answers that end mid-sentence")
+    truncation_min_words: int = Field(6, ge=1, description="shorter answers (a class label, a span) are judged by "
+                                      "the finish reason alone, never by how they end")
     colon_instruction: bool = True
     input_echo: bool = Field(True, description="reject a Self-Instruct input that repeats its instruction")
     refusals: bool = True
@@ -118,12 +129,16 @@ class Quality(RecordFilter):
             return None
         if record.metadata.get("finish_reason") == "length":
             return "truncated answer (hit max_tokens)"
-        if self.params.truncation_by_text and ends_mid_sentence(record.response):
+        if self.params.truncation_by_text and len(record.response.split()) >= self.params.truncation_min_words \
+                and ends_mid_sentence(record.response):
             return "truncated answer (ends mid-sentence)"
         return None
 
     def _colon(self, record: Record) -> str | None:
-        if self.params.colon_instruction and record.instruction.rstrip().endswith(":"):
+        # one line ending in ':' announces an input that never came; a longer prompt ending in a cue ("Answer:")
+        # holds its input above the cue
+        instruction = record.instruction.strip()
+        if self.params.colon_instruction and instruction.endswith(":") and "\n" not in instruction:
             return "instruction ends with ':' (its input is missing)"
         return None
 
@@ -139,6 +154,8 @@ class Quality(RecordFilter):
             return None
         text = " ".join(record.response.lower().replace("’", "'").split())
         phrase = next((ph for ph in self.params.refusal_phrases if ph in text), None)
+        if phrase is None and (found := SELF_DISCLAIMER.search(text)):
+            phrase = found.group(0)
         return f"refusal or self-reference: {phrase!r}" if phrase else None
 
     # -- language ----------------------------------------------------------------------------------

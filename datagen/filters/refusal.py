@@ -4,6 +4,10 @@ tests/data/filter_eval (scripts/train_refusal.py) and shipped as datagen/filters
 
 The answer is embedded whole and sentence by sentence; its score is the highest probability, so a disclaimer in
 the middle of a long answer counts. Every record gets `scores["refusal"]`.
+
+The labelled set holds too few pseudo-refusals to train the head well (3 in the train split; see docs/filters.md),
+so the filter also rejects what the quality filter's refusal rules match: the refusal phrases and a self-disclaimer
+in any wording ("as a <kind of> assistant ..., I don't/can't ..."). `rules: false` leaves the head alone.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pydantic import Field
 
 from datagen.filters.base import Filter, FilterParams
 from datagen.filters.dedup_semantic import embedded_model_path
+from datagen.filters.quality import REFUSAL_PHRASES, SELF_DISCLAIMER
 from datagen.records import Record
 
 WEIGHTS = Path(__file__).parent / "models" / "refusal.json"
@@ -33,6 +38,15 @@ class RefusalParams(FilterParams):
     threshold: float | None = Field(None, gt=0, lt=1, description="reject from this probability on; "
                                     "default: the threshold chosen on the training split")
     batch_size: int = Field(64, ge=1)
+    rules: bool = Field(True, description="also reject on the refusal phrases and self-disclaimer pattern")
+
+
+def rule_match(answer: str) -> str | None:
+    """The refusal phrase or self-disclaimer in `answer`, if any."""
+    text = " ".join(answer.lower().replace("’", "'").split())
+    phrase = next((ph for ph in REFUSAL_PHRASES if ph in text), None)
+    found = phrase or SELF_DISCLAIMER.search(text)
+    return found if isinstance(found, str) or found is None else found.group(0)
 
 
 class Refusal(Filter):
@@ -68,7 +82,11 @@ class Refusal(Filter):
         threshold = self.params.threshold or self.head["threshold"]
         out = []
         for record, p in zip(records, self.probabilities([r.response for r in records]) if records else []):
-            record.scores["refusal"] = round(p, 4)
-            out.append(self.reject(record, "refusal or pseudo-refusal", probability=round(p, 4))
-                       if p >= threshold else self.keep(record))
+            matched = rule_match(record.response) if self.params.rules else None
+            record.scores["refusal"] = round(max(p, 1.0 if matched else 0.0), 4)
+            if p >= threshold or matched:
+                out.append(self.reject(record, "refusal or pseudo-refusal", probability=round(p, 4),
+                                       **({"matched": matched} if matched else {})))
+            else:
+                out.append(self.keep(record))
         return out

@@ -5,10 +5,12 @@ import re
 from collections import Counter
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FENCE = re.compile(r"^(```|~~~)\w*$")
 
 
 def duplicate_line_fraction(text: str) -> float:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    """Share of lines that occur more than once; code fences ("```python", "```") are markup, not lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _FENCE.match(line.strip())]
     if len(lines) < 2:
         return 0.0
     counts = Counter(lines)

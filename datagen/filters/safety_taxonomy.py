@@ -20,7 +20,8 @@ _ASK = r"(?:how (?:do|can|could|would|should) (?:i|we|you|one|someone)|help me|t
        r"(?:best|easiest|quickest|good|surest|safest) way to)"
 # "... and not get caught": a request to hide a harm, whatever the wording of the harm itself
 _UNDETECTED = r"(?:without (?:being (?:detected|caught|seen|noticed)|getting caught|the police (?:finding out|knowing)|" \
-              r"anyone (?:knowing|noticing))|and not get caught|look like an accident)"
+              r"anyone (?:knowing|noticing)|leaving (?:marks|bruises|a mark|evidence|a trace|traces))|and not get caught|" \
+              r"look like an accident)"
 
 _PATTERNS: dict[str, list[str]] = {
     "S1": [rf"{_ASK} (?:kill|murder|assassinate|kidnap|torture|strangle|stab|shoot|poison) (?:him|her|them|someone|somebody|people|my \w+|(?:a|an|the) (?:person|man|woman|child|kid|baby|cop|police officer|witness|judge|president|neighbou?r|stranger|family))\b",
@@ -29,7 +30,9 @@ _PATTERNS: dict[str, list[str]] = {
            rf"\b(?:kill|murder|poison|hurt|injure|get rid of)\b[^.?!]{{0,60}}\b{_UNDETECTED}",
            r"\b(?:poison|dose|overdose|amount)\b[^.?!]{0,40}\bwould kill (?:a|an|my|the|someone|somebody|him|her)\b",
            r"\bget rid of (?:my|her|his|a|the) \w+ permanently\b"],
-    "S2": [rf"{_ASK} (?:launder money|shoplift|steal (?:a|an|from|money|someone)|hot-?wire a car|evade (?:taxes|the police)|break into (?:a|my neighbou?r'?s?|someone'?s?) (?:house|home|car))",
+    "S2": [rf"{_ASK} (?:hack|break) into (?:my \w+'?s?|someone(?: else)?'?s?|her|his|their|(?:a|an|the) \w+'?s?) "
+           r"(?:\w+ )?(?:e-?mail|account|phone|computer|wi-?fi|network)\b",
+           rf"{_ASK} (?:launder money|shoplift|steal (?:a|an|from|money|someone)|hot-?wire a car|evade (?:taxes|the police)|break into (?:a|my neighbou?r'?s?|someone'?s?) (?:house|home|car))",
            r"\b(?:cook|make|synthesi[sz]e|produce) (?:meth|methamphetamine|crack cocaine|heroin|fentanyl) at home\b",
            rf"{_ASK} (?:cook|make|synthesi[sz]e) (?:meth|methamphetamine|crack|heroin|fentanyl)\b",
            r"\bwrite (?:a|an) phishing (?:email|message|text)\b",
@@ -60,7 +63,9 @@ _PATTERNS: dict[str, list[str]] = {
     "S10": [r"\b(?:write|compose|create|make|tell me) (?:a |an |some )?(?:\w+ )?(?:insults?|slurs?|jokes?|rant|speech|post|essay|tweet)s? (?:about|against|mocking|attacking|targeting) (?:black|white|asian|jewish|muslim|christian|gay|lesbian|trans|transgender|disabled|mexican|arab|indian|african|immigrant|refugee) (?:people|folks|men|women|persons|immigrants|refugees|kids)\b",
             r"\b(?:black|asian|jewish|muslim|gay|trans|disabled|mexican|arab|african) (?:people|men|women) are (?:inferior|subhuman|animals|vermin|genetically stupid)\b",
             r"\bwhy (?:are )?(?:black|asian|jewish|muslim|gay|trans|disabled|mexican|arab|african) (?:people|men|women) (?:so )?(?:inferior|stupid|evil|subhuman)\b"],
-    "S11": [r"\b(?:best|easiest|quickest|fastest|painless|least painful|surest) (?:way|ways|method|methods) to (?:kill myself|commit suicide|end my (?:own )?life|hurt myself|cut myself|self-harm)\b",
+    "S11": [r"\b(?:tell|telling|urge|urging|encourage|encouraging|convince|convincing) (?:someone|somebody|him|her|them|"
+            r"people|(?:a|my) \w+) to (?:kill|hurt|harm|cut) (?:themselves|himself|herself|themself)\b",
+            r"\b(?:best|easiest|quickest|fastest|painless|least painful|surest) (?:way|ways|method|methods) to (?:kill myself|commit suicide|end my (?:own )?life|hurt myself|cut myself|self-harm)\b",
             rf"{_ASK} (?:kill myself|commit suicide|end my (?:own )?life|hurt myself|cut myself without)",
             r"\bhow (?:many|much) [^.?!]{0,40} (?:to|would|will) (?:kill me|overdose|end my life)\b"],
     "S12": [r"\b(?:write|describe|create|generate) (?:a |an |me )?(?:very |extremely )?(?:explicit|graphic|hardcore|pornographic|x-rated) (?:sex|sexual|erotic|porn)\w*\b",
