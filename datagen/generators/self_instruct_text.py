@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from datagen.jsonl import jsonl_rows
+from datagen.sources import jsonl_rows
 
 PROMPTS = Path(__file__).parent / "prompts"
 NO_INPUT = {"", "<noinput>", "<no input>", "(none)", "none", "n/a", "-", "(no input)", "no input"}
