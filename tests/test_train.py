@@ -186,3 +186,22 @@ def test_ablation_trains_a_variant_on_the_same_split(tiny, tmp_path):
     assert variant["train_records"] == summary["train_records"]
     with pytest.raises(ValueError, match="cannot vary"):
         params(tiny, ablations={"x": {"holdout_task_types": ["a"]}})
+
+
+def test_train_data_reads_a_tsv_as_import_does(tiny, tmp_path, capsys):
+    import json
+
+    from datagen.cli import main
+
+    data = tmp_path / "rows.tsv"
+    lines = [["instruction", "input", "output"], ["Say red.", "", "red"], ["Say blue.", "now", "blue"],
+             ["Say green.", "", "green"], ["Say pink.", "", "pink"]]
+    data.write_text("".join("\t".join(line) + "\n" for line in lines))
+    argv = ["train", str(tmp_path / "run"), "--data", str(data), "--model", str(tiny), "--max-steps", "1",
+            "--batch-size", "2", "--validation-share", "0", "--no-merge", "--threads", "2"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run" / "train" / "config.json").read_text())
+    assert summary["summary"]["train_records"] == 4
+    data.write_text("")
+    assert main(argv) == 2
+    assert "rows.tsv: the file is empty" in capsys.readouterr().err

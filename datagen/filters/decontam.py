@@ -1,6 +1,6 @@
 """Benchmark decontamination: reject records that share a word n-gram with a benchmark prompt.
 
-Benchmarks are local files (JSONL, JSON, parquet or CSV) read with `datasets`; each row's text fields are
+Benchmarks are local files (JSONL, JSON, parquet, CSV or TSV, see datagen.sources); each row's text fields are
 normalized and cut into n-grams (13 words as in GPT-3, 8 as in newer work). A benchmark item shorter than n words
 counts as one gram, so it matches only when it appears whole (below `min_words` it is skipped). The reject names the file and the row (or its id).
 """
@@ -11,15 +11,14 @@ from pathlib import Path
 import xxhash
 from pydantic import Field
 
+from datagen import sources
 from datagen.filters.base import Filter, FilterParams
 from datagen.filters.text import Fields, ngrams, normalize_fuzzy, record_text
 from datagen.records import Record
 
-LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-
 
 class DecontamParams(FilterParams):
-    benchmarks: list[str] = Field(min_length=1, description="benchmark files (JSONL / JSON / parquet / CSV)")
+    benchmarks: list[str] = Field(min_length=1, description="benchmark files (JSONL / JSON / parquet / CSV / TSV)")
     text_fields: list[str] = Field(["prompt", "question", "instruction", "input", "problem"],
                                    description="columns holding benchmark text; those present are used")
     id_field: str | None = Field("id", description="column naming an item; the row number when absent")
@@ -30,18 +29,6 @@ class DecontamParams(FilterParams):
 
 def _gram_key(gram: tuple[str, ...]) -> int:
     return xxhash.xxh3_64_intdigest(" ".join(gram).encode("utf-8"))
-
-
-def load_rows(path: Path) -> list[dict]:
-    import datasets
-
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise ValueError(f"{path}: unsupported benchmark file type {path.suffix!r} (use {', '.join(LOADERS)})")
-    if not path.is_file():
-        raise FileNotFoundError(f"benchmark file not found: {path}")
-    datasets.disable_progress_bars()
-    return list(datasets.load_dataset(loader, data_files=str(path), split="train"))
 
 
 class Decontam(Filter):
@@ -56,7 +43,7 @@ class Decontam(Filter):
             self._index(ctx.resolve_path(value, f"filters.{ctx.name}.benchmarks.{i}"))
 
     def _index(self, path: Path) -> None:
-        rows = load_rows(path)
+        rows = sources.dataset(path).to_list()
         fields = [f for f in self.params.text_fields if rows and f in rows[0]]
         if rows and not fields:
             raise ValueError(f"{path}: none of the text fields {self.params.text_fields} is a column "

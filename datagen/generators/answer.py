@@ -11,7 +11,7 @@ from pydantic import Field
 
 from datagen.backends.base import SamplingParams
 from datagen.generators.base import Generator, GeneratorParams
-from datagen.jsonl import jsonl_rows
+from datagen.sources import jsonl_rows
 from datagen.records import Message, Record
 
 

@@ -13,9 +13,9 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from datagen import sources
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.instruction_sets import EXTRA, NATIVE, BrokenLine, detect, read_file, to_record
-from datagen.generators.labelled import DataSource, load_rows
+from datagen.generators.instruction_sets import EXTRA, NATIVE, detect, file_rows, to_record
 from datagen.generators.mixing import FLAN_CAP, quotas, sample_rows
 from datagen.records import Record
 
@@ -26,7 +26,7 @@ class ImportSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, description="label in provenance and stats; defaults to the file stem / hub name")
-    path: str | None = Field(None, description="local .json / .jsonl (parsed as is) or .csv / .parquet file")
+    path: str | None = Field(None, description="local .json / .jsonl (parsed as is) or .csv / .tsv / .parquet file")
     hub: str | None = Field(None, description="Hub dataset name (networked nodes), read with datasets")
     subset: str | None = None
     split: str = "train"
@@ -75,14 +75,9 @@ class Importer(Generator):
     def _read(self, src: ImportSource, index: int) -> tuple[ImportSource, list[dict], str | None, str]:
         where = f"generators.{self.ctx.name}.sources.{index}"
         if src.hub:
-            rows = load_rows(DataSource(hub=src.hub, subset=src.subset, split=src.split), self.ctx.resolve_path, where)
-            return src, rows, None, src.hub
+            return src, sources.hub_dataset(src.hub, src.subset, src.split).to_list(), None, src.hub
         path = self.ctx.resolve_path(src.path, f"{where}.path")
-        if path.suffix.lower() in (".json", ".jsonl"):
-            rows, shape = read_file(path, src.positive_examples, keep_broken=self.params.on_error == "discard")
-        else:
-            rows, shape = load_rows(DataSource(data_files=str(path), split=src.split), self.ctx.resolve_path,
-                                    where), None
+        rows, shape = file_rows(path, src.positive_examples, self.params.on_error == "discard", src.split, where)
         return src, rows, shape, str(path)
 
     def work_items(self) -> Sequence[tuple[int, int]]:
@@ -104,7 +99,7 @@ class Importer(Generator):
         records = []
         for source, row in items:
             src, rows, shape, origin = self.sources()[source]
-            if isinstance(rows[row], BrokenLine):  # only kept with on_error: discard
+            if isinstance(rows[row], sources.BrokenLine):  # only kept with on_error: discard
                 self.discard(f"{src.label()}: line not valid JSON")
                 continue
             try:

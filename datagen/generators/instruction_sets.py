@@ -8,12 +8,11 @@ instance).
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from datagen import formats
+from datagen import formats, sources
 from datagen.records import Message, Provenance, Record
 
 NATIVE = tuple(formats.FORMATS)
@@ -107,35 +106,22 @@ def sni_rows(task: dict, path: Path, positive_examples: int) -> list[dict]:
             for inst in task["Instances"]]
 
 
-class BrokenLine(str):
-    """Stands in the rows for a .jsonl line that is not JSON (with keep_broken): the problem, as text."""
-
-
-def read_file(path: Path, positive_examples: int = 0, keep_broken: bool = False) -> tuple[list, str | None]:
-    """Rows of a local .json / .jsonl file, and the format when the file's shape decides it. A .jsonl line that is
-    not JSON raises, or with `keep_broken` stays in the rows as a BrokenLine, for the caller to count."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    problem = f"{path}: line {n}: not valid JSON ({err})"
-                    if not keep_broken:
-                        raise ValueError(problem) from None
-                    rows.append(BrokenLine(problem))
-        return _seed_tasks_expanded(rows, path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if isinstance(data, dict) and "Instances" in data:
-        return sni_rows(data, path, positive_examples), "natural_instructions"
-    if isinstance(data, list):
+def file_rows(path: Path, positive_examples: int = 0, keep_broken: bool = False, split: str = "train",
+              where: str = "source") -> tuple[list, str | None]:
+    """Rows of a local file (read by datagen.sources; JSONL lines that are not JSON kept as BrokenLine with
+    `keep_broken`), and the format when the file's shape decides it: a Super-NaturalInstructions task object, or a
+    file of Self-Instruct seed tasks."""
+    sources.check_file(path)
+    if path.suffix.lower() == ".json":
+        data = sources.read_json(path)
+        if isinstance(data, dict) and "Instances" in data:
+            return sni_rows(data, path, positive_examples), "natural_instructions"
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a JSON list of rows or a Super-NaturalInstructions task object")
         return _seed_tasks_expanded(data, path)
-    raise ValueError(f"{path}: expected a JSON list of rows or a Super-NaturalInstructions task object")
+    if path.suffix.lower() == ".jsonl":
+        return _seed_tasks_expanded(sources.rows(path, keep_broken=keep_broken), path)
+    return sources.local_dataset({"train": [path]}, split, where=where).to_list(), None
 
 
 def _seed_tasks_expanded(rows: list, path: Path) -> tuple[list[dict], str | None]:

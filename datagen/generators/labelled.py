@@ -3,15 +3,12 @@ as they are published: columns renamed, labels mapped or shifted and header-less
 template file written for one copy of a dataset runs on another without editing either."""
 from __future__ import annotations
 
-import csv
-import itertools
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+from datagen import sources
 
 
 class DataSource(BaseModel):
@@ -56,41 +53,20 @@ class DataSource(BaseModel):
         return self.hub if self.hub else Path(self.files()[0]).stem
 
 
-def _csv_options(source: DataSource, path: Path) -> dict[str, Any]:
-    """TSV files are read unquoted, as GLUE and most TSV corpora are written (a leading '"' is text)."""
-    tsv = path.suffix.lower() == ".tsv"
-    return {"delimiter": "\t" if tsv else ",", "quoting": csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL}
-
-
 def load_rows(source: DataSource, resolve: Callable[[str, str], Path], where: str) -> list[dict[str, Any]]:
     """All rows of the chosen split as plain dicts, adapted (renamed, relabelled). `resolve` finds files."""
-    import datasets
-
     if source.hub:
-        data = datasets.load_dataset(source.hub, source.subset, split=source.split)
-        return adapt_rows(source, data.to_list(), source.hub, where)
+        return adapt_rows(source, sources.hub_dataset(source.hub, source.subset, source.split).to_list(),
+                          source.hub, where)
     splits = _local_splits(source, resolve, where)
-    paths = [p for files in splits.values() for p in files]
-    builder = BUILDERS[paths[0].suffix.lower()]
-    options: dict[str, Any] = {}
-    if builder == "csv":
-        options = {**_csv_options(source, paths[0]), "column_names": source.column_names,
-                   "header": 0 if source.header else None}
+    data = sources.local_dataset(splits, source.split, source.header, source.column_names, where)
     wanted = source.split.split("[")[0]
-    if wanted not in splits:
-        raise ValueError(f"{where}.split: no split {wanted!r} among the local files (splits: {sorted(splits)})")
-    data = datasets.load_dataset(builder, data_files={s: [str(p) for p in f] for s, f in splits.items()},
-                                 split=source.split, **options)
     return adapt_rows(source, data.to_list(), ",".join(str(p) for p in splits[wanted]), where)
 
 
 def _local_splits(source: DataSource, resolve: Callable[[str, str], Path], where: str) -> dict[str, list[Path]]:
     splits = {split: [resolve(f, f"{where}.data_files") for f in files] for split, files in source.splits().items()}
-    paths = [p for files in splits.values() for p in files]
-    kinds = {BUILDERS.get(p.suffix.lower()) for p in paths}
-    if None in kinds or len(kinds) != 1:
-        raise ValueError(f"{where}.data_files: files must share one of the types {sorted(BUILDERS)}; "
-                         f"got {[p.name for p in paths]}")
+    sources.file_type([p for files in splits.values() for p in files], where)
     return splits
 
 
@@ -100,28 +76,9 @@ def first_rows(source: DataSource, resolve: Callable[[str, str], Path], where: s
     datasets are not read (no network at validate time)."""
     if source.hub:
         return []
-    out = []
-    for path in [p for files in _local_splits(source, resolve, where).values() for p in files]:
-        kind = BUILDERS[path.suffix.lower()]
-        if kind == "csv":
-            with open(path, encoding="utf-8", newline="") as fh:
-                reader = csv.reader(fh, **_csv_options(source, path))
-                header = next(reader, []) if source.header else []
-                names = source.column_names or header
-                rows = [dict(zip(names, values)) for values in itertools.islice(reader, n)]
-        elif kind == "parquet":
-            import pyarrow.parquet as pq
-
-            rows = next(pq.ParquetFile(path).iter_batches(batch_size=n), None)
-            rows = rows.to_pylist() if rows is not None else []
-        elif path.suffix.lower() == ".jsonl":
-            with open(path, encoding="utf-8") as fh:
-                rows = [json.loads(line) for line in itertools.islice((ln for ln in fh if ln.strip()), n)]
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            rows = (data if isinstance(data, list) else [data])[:n]
-        out.append((str(path), adapt_rows(source, rows, str(path), where, check_labels=False)))
-    return out
+    return [(str(path), adapt_rows(source, sources.first_rows(path, n, source.header, source.column_names),
+                                   str(path), where, check_labels=False))
+            for path in [p for files in _local_splits(source, resolve, where).values() for p in files]]
 
 
 def adapt_rows(source: DataSource, rows: list[dict[str, Any]], origin: str, where: str,

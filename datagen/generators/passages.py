@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from datagen.jsonl import jsonl_rows
+from datagen import sources
 
 TEXT_SUFFIXES = (".txt", ".md")
-# datasets builder for each local data file suffix
-DATA_BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 class PassageError(ValueError):
@@ -56,7 +54,7 @@ def read_folder(folder: Path) -> list[Passage]:
 def read_jsonl(path: Path, text_field: str = "text", id_field: str | None = None,
                domain_field: str | None = "domain") -> list[Passage]:
     passages = []
-    for n, row in jsonl_rows(path, PassageError):
+    for n, row in sources.jsonl_rows(path, PassageError):
         passages.append(_from_row(row, f"{path}: line {n}", f"{path.name}:{n}", text_field, id_field, domain_field))
     if not passages:
         raise PassageError(f"{path}: no passages (the file is empty)")
@@ -73,34 +71,11 @@ def _from_row(row: dict, where: str, default_id: str, text_field: str, id_field:
     return Passage(pid, text, str(domain) if domain not in (None, "") else None)
 
 
-def load_dataset_rows(source: str, split: str = "train", config_name: str | None = None,
-                      resolve: Any = None) -> tuple[Iterable[dict], list[str]]:
-    """Rows and column names of a dataset: a local data file, a save_to_disk folder, or a Hub name."""
-    import datasets
-
-    path = Path(source).expanduser()
-    if resolve is not None and not path.is_absolute():
-        try:
-            path = resolve(source)
-        except (OSError, ValueError):
-            pass  # not a local path: a Hub name
-    if path.is_dir() and any((path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json")):
-        data = datasets.load_from_disk(str(path))
-        data = data[split] if isinstance(data, datasets.DatasetDict) else data
-    elif path.is_file():
-        builder = DATA_BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise PassageError(f"{path}: unknown data file type; use one of {', '.join(DATA_BUILDERS)}")
-        data = datasets.load_dataset(builder, data_files=str(path), split="train")
-    else:
-        data = datasets.load_dataset(source, config_name, split=split)
-    return data, list(data.column_names)
-
-
 def read_dataset(source: str, text_field: str = "text", id_field: str | None = None,
                  domain_field: str | None = "domain", split: str = "train", config_name: str | None = None,
                  resolve: Any = None) -> list[Passage]:
-    rows, columns = load_dataset_rows(source, split, config_name, resolve)
+    rows = sources.dataset(sources.local_or_hub(source, resolve), split, config_name, hub_fallback=True)
+    columns = list(rows.column_names)
     for field in (text_field, id_field):
         if field is not None and field not in columns:
             raise PassageError(f"dataset {source}: no column {field!r}; columns are {', '.join(columns)}")

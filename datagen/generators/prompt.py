@@ -18,10 +18,10 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ConfigDict, Field, field_validator
 
+from datagen import sources
 from datagen.backends.base import Completion, SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
 from datagen.generators.checks import Check
-from datagen.generators.passages import load_dataset_rows
 from datagen.generators.samplers import Sampler, draw_all
 from datagen.records import Message, Record
 from datagen.structured import InvalidOutput, OutputSchema
@@ -121,8 +121,8 @@ class Prompt(Generator):
             rows, label = [{}], "sampled"
             if self.params.seed_data:
                 key = f"generators.{self.ctx.name}.seed_data"
-                data, _ = load_dataset_rows(self.params.seed_data, self.params.split, self.params.subset,
-                                            resolve=lambda value: self.ctx.resolve_path(value, key))
+                source = sources.local_or_hub(self.params.seed_data, lambda value: self.ctx.resolve_path(value, key))
+                data = sources.dataset(source, self.params.split, self.params.subset, hub_fallback=True)
                 rows, label = data.to_list(), self.params.seed_data.rstrip("/").rsplit("/", 1)[-1]
                 if not rows:
                     raise ValueError(f"{key}: {self.params.seed_data} has no rows in split {self.params.split!r}")

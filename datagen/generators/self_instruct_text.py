@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datagen.generators.prompt_files import load_prompt
-from datagen.jsonl import jsonl_rows
+from datagen.sources import jsonl_rows
 
 NO_INPUT = {"", "<noinput>", "<no input>", "(none)", "none", "n/a", "-", "(no input)", "no input"}
 

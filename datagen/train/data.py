@@ -2,48 +2,26 @@
 and chat-template tokenization with labels on assistant turns only (-100 elsewhere)."""
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any, Iterable
 
+from datagen import sources
 from datagen.records import Record
 
 
 def load_records(source: str | Path, fmt: str | None = None) -> list[Record]:
-    """A datagen run folder, a JSONL / JSON / Parquet file in one of our record formats, or a saved datasets
-    folder."""
+    """A datagen run folder, or a data file / saved datasets folder (see datagen.sources) in one of our record
+    formats."""
     from datagen.output import RunFolder
 
     path = Path(source)
     folder = RunFolder(path)
     if folder.exists:
         return list(folder.records())
-    if path.is_dir() and (path / "dataset_info.json").is_file():
-        from datasets import load_from_disk
-
-        rows: Iterable[dict] = load_from_disk(str(path))
-    elif path.suffix == ".jsonl":
-        rows = _jsonl(path)
-    elif path.suffix == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    elif path.suffix == ".parquet":
-        from datasets import Dataset
-
-        rows = Dataset.from_parquet(str(path))
-    else:
-        raise FileNotFoundError(f"{path}: not a datagen output folder (no run.json), nor a .jsonl/.json/.parquet "
-                                f"file or a saved datasets folder")
-    return records_from_rows(rows, fmt, str(path))
-
-
-def _jsonl(path: Path) -> Iterable[dict]:
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: line {n}: not JSON: {err}") from None
+    if path.is_dir() and not sources.is_saved_dataset(path):
+        raise FileNotFoundError(f"{path}: not a datagen output folder (no run.json), nor a saved datasets folder")
+    return records_from_rows(sources.rows(path), fmt, str(path))
 
 
 def records_from_rows(rows: Iterable[dict], fmt: str | None = None, where: str = "dataset") -> list[Record]:

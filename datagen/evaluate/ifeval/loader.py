@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.evaluate.ifeval.checkers import CHECKERS, RELATIONS
-from datagen.jsonl import jsonl_rows
+from datagen.sources import jsonl_rows
 
 _RELATION_ARGS = ("relation", "let_relation", "capital_relation")
 
