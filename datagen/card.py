@@ -85,8 +85,8 @@ def card_data(run_name: str, params: "PublishParams", splits: dict[str, int], ge
 
 def build_card(run: RunFolder, params: "PublishParams", splits: dict[str, int],
                score_names: list[str], dataset_info: dict[str, Any] | None = None) -> DatasetCard:
-    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
-    stats = run.read_json("stats.json") or run.summarize([])
+    config = redact(run.config())  # runs written before redaction may hold secrets
+    stats = run.stats()
     run_name = config.get("name") or run.path.name
     gen_stats = stats.get("generators", {})
     generators = [{"name": g.get("name") or g["type"], "type": g["type"], "count": g.get("count"),

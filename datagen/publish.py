@@ -133,7 +133,7 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
     """Write parquet splits, exports and the dataset card into `folder` (its old data/ is replaced)."""
     run = RunFolder(run_dir).require()
     folder = Path(folder)
-    check_target(folder, params.force or folder == run.path / "hub")
+    check_target(folder, params.force or folder == run.hub)
     staging = folder.parent / f".{folder.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -223,11 +223,11 @@ def upload_folder(folder: str | Path, repo_id: str, private: bool = False,
 
 
 def run_seed(run: RunFolder) -> int:
-    return int((run.read_yaml("config.yaml") or {}).get("seed", 0))
+    return int(run.config().get("seed", 0))
 
 
 def publish(run_dir: str | Path, params: PublishParams) -> dict[str, Any]:
-    folder = Path(params.out) if params.out else Path(run_dir) / "hub"
+    folder = Path(params.out) if params.out else RunFolder(run_dir).hub
     result = write_hub_folder(run_dir, folder, params)
     if params.repo_id and not params.dry_run:
         result["uploaded"] = upload_folder(folder, params.repo_id, params.private, params.commit_message)
@@ -264,9 +264,9 @@ def cmd_publish(argv: list[str]) -> int:
     parser.add_argument("--export-dir", help="where exports go (default: the folder's exports/)")
     args = parser.parse_args(argv)
     # the run's own `publish:` block gives the defaults; flags given here override it
-    config = RunFolder(args.output_dir).require().read_yaml("config.yaml") or {}
+    block = RunFolder(args.output_dir).require().stage_block("publish")
     given = {k: v for k, v in vars(args).items() if k != "output_dir" and v is not None}
-    params = PublishParams.model_validate({**((config or {}).get("publish") or {}), **given})
+    params = PublishParams.model_validate({**block, **given})
     result = publish(args.output_dir, params)
     splits = ", ".join(f"{k} {v}" for k, v in result["splits"].items())
     print(f"wrote {result['folder']} ({splits})")

@@ -109,8 +109,8 @@ def summarize_run(run_dir: str | Path, count: Callable[[str], int] | None = None
                   seed: int = 0) -> RunSummary:
     """One pass over the kept records. Without `count`, no lengths are measured."""
     run = RunFolder(run_dir).require()
-    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
-    stats = run.read_json("stats.json") or run.summarize([])
+    config = redact(run.config())  # runs written before redaction may hold secrets
+    stats = run.stats()
     summary = RunSummary(name=config.get("name") or run.path.name, stats=stats, config=config)
     rng = random.Random(seed)
     for i, r in enumerate(run.records()):
@@ -212,7 +212,7 @@ def render(context: dict[str, Any], folder: Path) -> tuple[Path, Path]:
 
 def write_report(run_dir: str | Path, params: ReportParams | None = None) -> dict[str, Any]:
     params = params or ReportParams()
-    folder = Path(params.out) if params.out else Path(run_dir) / "report"
+    folder = Path(params.out) if params.out else RunFolder(run_dir).report
     count, unit = token_counter(params.tokenizer)
     summary = summarize_run(run_dir, count, params.samples, params.seed)
     charts = draw(summary, folder, unit)

@@ -55,14 +55,9 @@ def _run(stage: str, argv: list[str], description: str) -> int:
 
 
 def _run_block(output_dir: str, stage: str) -> dict[str, Any]:
-    from pathlib import Path
+    from datagen.output import RunFolder
 
-    import yaml
-
-    path = Path(output_dir) / "config.yaml"
-    if not path.is_file():
-        return {}
-    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(stage) or {})
+    return RunFolder(output_dir).stage_block(stage)
 
 
 def cmd_train(argv: list[str]) -> int:
