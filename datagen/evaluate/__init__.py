@@ -174,7 +174,7 @@ class EvaluateStage(Stage):
     def _judge(self, metrics: dict, answers: dict, refs: dict, judged: list, n_task: int) -> None:
         from datagen.evaluate import judge
 
-        backend = self._judge_backend()
+        backend, owned = self._judge_backend()
         try:
             for label in answers:
                 by_id = {rid: a["text"] for rid, a in zip(refs, answers[label][n_task:])}
@@ -185,7 +185,8 @@ class EvaluateStage(Stage):
                 metrics[label]["judge"] = {**judge.summarize(scores), "scores": scores, "replies": replies}
             metrics["judge_model"] = f"{backend.name}:{backend.model}"
         finally:
-            backend.close()
+            if owned:  # one handed in by the pipeline is shared with its other steps, which close it
+                backend.close()
 
     def _judge_note(self, metrics: dict, judged: list) -> str:
         if not judged:
@@ -204,14 +205,15 @@ class EvaluateStage(Stage):
             for i, row in enumerate(rows):
                 fh.write(json.dumps({**row, **{label: ans[i] for label, ans in answers.items()}}) + "\n")
 
-    def _judge_backend(self):
+    def _judge_backend(self) -> tuple[Any, bool]:
+        """(the judge's engine, whether this stage built it and so must close it)."""
         from datagen.backends import build_backend
         from datagen.config import BackendConfig
 
         spec = BackendConfig(**self.params.judge_backend) if self.params.judge_backend else None
         if self.ctx.backend_factory is not None:
-            return self.ctx.backend_factory(spec)
-        return build_backend(spec or {"type": "llamacpp", "model": "embedded", "workers": 1})
+            return self.ctx.backend_factory(spec), False
+        return build_backend(spec or {"type": "llamacpp", "model": "embedded", "workers": 1}), True
 
 
 def answers_not_continues(text: str) -> bool:
