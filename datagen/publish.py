@@ -25,18 +25,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from datagen.card import CardParams, build_card
 from datagen.export import export_records
 from datagen.output import RunFolder
 from datagen.parquet import SCHEMA, record_row, with_fields, write_parquet
 from datagen.records import Record
-from datagen.stages import Stage, StageParams
+from datagen.stages import Stage
 
 ExportFormat = Literal["alpaca", "sharegpt", "messages", "prompt_completion"]
 EXPORT_SUFFIX = {"alpaca": ".json", "sharegpt": ".jsonl", "messages": ".jsonl", "prompt_completion": ".jsonl"}
 
 
-class PublishParams(StageParams):
-    repo_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$", description="OWNER/NAME; none: folder only")
+class PublishParams(CardParams):
     private: bool = False
     dry_run: bool = Field(False, description="write the folder, do not upload")
     out: str | None = Field(None, description="folder to write (default: <run>/hub)")
@@ -44,14 +44,6 @@ class PublishParams(StageParams):
     test_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) of records in the test split")
     seed: int | None = Field(None, description="split seed (default: the pipeline seed, else 0)")
     shard_rows: int = Field(100_000, ge=1, description="rows per parquet file")
-    license: str = Field("other", description="a Hub license id, e.g. apache-2.0, cc-by-4.0")
-    language: list[str] = Field(default_factory=lambda: ["en"])
-    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    tags: list[str] = Field(default_factory=list, description="added to: synthetic, sft, datagen, generator names")
-    pretty_name: str | None = None
-    description: str | None = Field(None, description="opening paragraph of the card")
-    limitations: list[str] = Field(default_factory=list, description="added to the card's known limitations")
-    examples: int = Field(3, ge=0, description="example records shown in the card")
     exports: list[ExportFormat] = Field(default_factory=list)
     export_dir: str | None = Field(None, description="where exports go (default: <folder>/exports)")
     commit_message: str = "Upload dataset generated with datagen"
@@ -145,8 +137,6 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
 
 
 def _write(run: RunFolder, folder: Path, final: Path, params: PublishParams) -> dict[str, Any]:
-    from datagen.card import build_card
-
     ids, score_names = [], {}
     for r in run.records():
         ids.append(r.id)
@@ -241,7 +231,6 @@ class PublishStage(Stage):
 
     def run(self) -> dict[str, Any]:
         return publish(self.ctx.run_dir, self.params)
-
 
 def cmd_publish(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="datagen publish",
