@@ -12,7 +12,6 @@ touched unless it is empty (or `force` is given).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
@@ -232,37 +231,3 @@ class PublishStage(Stage):
     def run(self) -> dict[str, Any]:
         return publish(self.ctx.run_dir, self.params)
 
-def cmd_publish(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="datagen publish",
-                                     description="Write a Hub dataset folder (parquet splits + card) and upload it.")
-    parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
-    parser.add_argument("--repo-id", help="OWNER/NAME on the Hugging Face Hub; without it, only the folder is written")
-    parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
-    parser.add_argument("--dry-run", action="store_true", default=None, help="write the folder, do not upload")
-    parser.add_argument("--out", help="folder to write (default: OUTPUT_DIR/hub)")
-    parser.add_argument("--force", action="store_true", default=None,
-                        help="write into --out even if it holds files publish did not write")
-    parser.add_argument("--test-size", type=float, help="fraction (<1) or count (>=1); 0: no test split (default 0.1)")
-    parser.add_argument("--seed", type=int, help="split seed (default: the run's seed)")
-    parser.add_argument("--license", help="Hub license id, e.g. apache-2.0")
-    parser.add_argument("--language", nargs="+")
-    parser.add_argument("--tag", dest="tags", action="append", help="extra card tag (repeatable)")
-    parser.add_argument("--pretty-name")
-    parser.add_argument("--export", dest="exports", action="append", choices=list(EXPORT_SUFFIX),
-                        help="also write this training format (repeatable)")
-    parser.add_argument("--export-dir", help="where exports go (default: the folder's exports/)")
-    args = parser.parse_args(argv)
-    # the run's own `publish:` block gives the defaults; flags given here override it
-    block = RunFolder(args.output_dir).require().stage_block("publish")
-    given = {k: v for k, v in vars(args).items() if k != "output_dir" and v is not None}
-    params = PublishParams.model_validate({**block, **given})
-    result = publish(args.output_dir, params)
-    splits = ", ".join(f"{k} {v}" for k, v in result["splits"].items())
-    print(f"wrote {result['folder']} ({splits})")
-    for fmt, e in result["exports"].items():
-        print(f"  export {fmt}: {e['rows']} rows -> {e['path']}")
-    if "uploaded" in result:
-        print(f"uploaded to https://huggingface.co/datasets/{params.repo_id} ({result['uploaded']})")
-    elif params.repo_id:
-        print(f"dry run: not uploaded to {params.repo_id}")
-    return 0

@@ -263,19 +263,6 @@ def inspect_text(run_dir: str | Path, records: int = 3, width: int = 100) -> str
     return "\n".join(out)
 
 
-def cmd_report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="datagen report", description="Write an HTML + Markdown report with charts.")
-    parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
-    parser.add_argument("--out", help="folder for the page (default: OUTPUT_DIR/report)")
-    parser.add_argument("--samples", type=int, default=20, help="sample records in the table")
-    parser.add_argument("--tokenizer", choices=["auto", "embedded", "words"], default="auto")
-    args = parser.parse_args(argv)
-    result = write_report(args.output_dir, ReportParams(out=args.out, samples=args.samples, tokenizer=args.tokenizer))
-    print(f"wrote {result['html']} and {result['markdown']} ({len(result['charts'])} charts, "
-          f"{result['records']} records, lengths in {result['length_unit']})")
-    return 0
-
-
 def cmd_inspect(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="datagen inspect", description="Summary table and a few records.")
     parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
