@@ -6,16 +6,15 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
+from pydantic import Field
 
 from datagen.output import RunFolder
 from datagen.secrets import redact
-
-if TYPE_CHECKING:
-    from datagen.publish import PublishParams
+from datagen.stages import StageParams
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md.jinja"
 
@@ -45,6 +44,19 @@ LIMITATIONS = [
 ]
 
 
+class CardParams(StageParams):
+    """What the card says besides the run's facts (the publish block holds these and the folder / upload keys)."""
+    repo_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$", description="OWNER/NAME; none: folder only")
+    license: str = Field("other", description="a Hub license id, e.g. apache-2.0, cc-by-4.0")
+    language: list[str] = Field(default_factory=lambda: ["en"])
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
+    tags: list[str] = Field(default_factory=list, description="added to: synthetic, sft, datagen, generator names")
+    pretty_name: str | None = None
+    description: str | None = Field(None, description="opening paragraph of the card")
+    limitations: list[str] = Field(default_factory=list, description="added to the card's known limitations")
+    examples: int = Field(3, ge=0, description="example records shown in the card")
+
+
 def model_label(model: str | None) -> str:
     """A model id people can look up: the embedded model is recorded as 'embedded'."""
     from datagen.backends.embedded import EMBEDDED_FILE, EMBEDDED_NAME
@@ -70,7 +82,7 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def card_data(run_name: str, params: "PublishParams", splits: dict[str, int], generators: list[str],
+def card_data(run_name: str, params: CardParams, splits: dict[str, int], generators: list[str],
               dataset_info: dict[str, Any] | None = None) -> DatasetCardData:
     data_files = [{"split": name, "path": f"data/{name}-*"} for name in splits]
     tags = list(dict.fromkeys(["synthetic", "sft", "datagen", *generators, *params.tags]))
@@ -83,10 +95,10 @@ def card_data(run_name: str, params: "PublishParams", splits: dict[str, int], ge
     )
 
 
-def build_card(run: RunFolder, params: "PublishParams", splits: dict[str, int],
+def build_card(run: RunFolder, params: CardParams, splits: dict[str, int],
                score_names: list[str], dataset_info: dict[str, Any] | None = None) -> DatasetCard:
-    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
-    stats = run.read_json("stats.json") or run.summarize([])
+    config = redact(run.config())  # runs written before redaction may hold secrets
+    stats = run.stats()
     run_name = config.get("name") or run.path.name
     gen_stats = stats.get("generators", {})
     generators = [{"name": g.get("name") or g["type"], "type": g["type"], "count": g.get("count"),

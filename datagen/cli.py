@@ -1,4 +1,6 @@
-"""The `datagen` command. Each subcommand is a function taking its argv; `COMMANDS` maps names to them."""
+"""The `datagen` command. Each subcommand is a function taking its argv; `COMMANDS` maps names to them. The stage
+commands (train, eval, publish, report) all run through pipeline.run_stage, with one option per field of the
+stage's Params, the run's own block in config.yaml as the defaults and the flags given as overrides."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +8,15 @@ import errno
 import importlib
 import json
 import sys
+import types
+import typing
 from collections import Counter
-from typing import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel
 
 from datagen.backends.base import BackendError
 from datagen.config import ConfigError
@@ -93,17 +102,143 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
+# -- stage commands: options generated from the stage's Params -----------------------------------------
+
+def stage_options(parser: argparse.ArgumentParser, params: type[BaseModel],
+                  aliases: dict[str, list[str]] | None = None) -> None:
+    """One option per field, with no default of its own (the run's block and the Params give it): a bool as
+    --packing / --no-packing; a list as --tags a,b, --tags a b or repeated; a dict or a list of blocks as JSON.
+    `aliases`: field -> extra flags, e.g. {"exports": ["--export"]}."""
+    for name, info in params.model_fields.items():
+        flags = ["--" + name.replace("_", "-"), *(aliases or {}).get(name, [])]
+        default = info.get_default(call_default_factory=True)
+        help_text = f"{info.description or ''} (default: {default!r})".strip().replace("%", "%%")
+        kind = _unwrap(info.annotation)
+        if kind is bool:
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        elif typing.get_origin(kind) is list:
+            parser.add_argument(*flags, dest=name, action="extend", nargs="+", default=None, metavar=name.upper(),
+                                help=help_text)
+        else:
+            choices = typing.get_args(kind) if typing.get_origin(kind) is Literal else None
+            parser.add_argument(*flags, dest=name, default=None, choices=choices, metavar=name.upper(),
+                                help=help_text + (f"; one of {', '.join(choices)}" if choices else ""))
+
+
+def stage_values(args: argparse.Namespace, params: type[BaseModel]) -> dict[str, Any]:
+    """The fields given on the command line, as the Params would read them from YAML."""
+    values: dict[str, Any] = {}
+    for name, info in params.model_fields.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if isinstance(value, list):  # a list option: each value may hold several, comma-separated, or JSON
+            value = [item for given in value for item in _list_items(given)]
+        elif isinstance(value, str) and value.startswith("{"):
+            value = json.loads(value)  # a backend block, e.g. --judge-backend '{"type": "openai", ...}'
+        elif isinstance(value, str) and "," in value and "list" in str(info.annotation):
+            value = [v for v in value.split(",") if v]  # str | list[str], e.g. --target-modules q_proj,v_proj
+        values[name] = value
+    return values
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` -> X."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return args[0] if is_union and len(args) == 1 else annotation
+
+
+def _list_items(given: str) -> list[Any]:
+    if given.startswith(("[", "{")):
+        loaded = json.loads(given)
+        return loaded if isinstance(loaded, list) else [loaded]
+    return [v for v in given.split(",") if v]
+
+
+@dataclass
+class StageCommand:
+    stage: str  # its name in STAGES and its block in the pipeline YAML
+    description: str
+    show: Callable[[dict[str, Any], Any], None]  # prints the stage's result (and its params)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+
+
+def show_summary(result: dict[str, Any], params: Any) -> None:
+    headline = result.pop("headline", [])
+    print(json.dumps(result, indent=1, default=str))
+    print("\n".join(headline))  # last: one `METRIC: base B tuned T n N` line per headline metric
+
+
+def show_published(result: dict[str, Any], params: Any) -> None:
+    splits = ", ".join(f"{k} {v}" for k, v in result["splits"].items())
+    print(f"wrote {result['folder']} ({splits})")
+    for fmt, e in result["exports"].items():
+        print(f"  export {fmt}: {e['rows']} rows -> {e['path']}")
+    if "uploaded" in result:
+        print(f"uploaded to https://huggingface.co/datasets/{params.repo_id} ({result['uploaded']})")
+    elif params.repo_id:
+        print(f"dry run: not uploaded to {params.repo_id}")
+
+
+def show_report(result: dict[str, Any], params: Any) -> None:
+    print(f"wrote {result['html']} and {result['markdown']} ({len(result['charts'])} charts, "
+          f"{result['records']} records, lengths in {result['length_unit']})")
+
+
+STAGE_COMMANDS = {
+    "train": StageCommand("train", "Fine-tune a model on a run folder's kept records (LoRA by default); writes "
+                                   "OUTPUT_DIR/train/.", show_summary,
+                          # the flags of the settings' earlier names still work
+                          {"num_train_epochs": ["--epochs"], "per_device_train_batch_size": ["--batch-size"],
+                           "gradient_accumulation_steps": ["--grad-accum"]}),
+    "eval": StageCommand("evaluate", "Score the base and the tuned model (or --model FOLDER_OR_GGUF) on the run's "
+                                     "evaluation suite (labelled tasks, IFEval, held-out records, judge); writes "
+                                     "OUTPUT_DIR/eval/report.md and metrics.json and prints one line per headline "
+                                     "metric last.", show_summary),
+    "publish": StageCommand("publish", "Write a Hub dataset folder (parquet splits + card) and upload it.",
+                            show_published, {"tags": ["--tag"], "exports": ["--export"]}),
+    "report": StageCommand("report", "Write an HTML + Markdown report with charts.", show_report),
+}
+
+
+def stage_parser(command: str) -> tuple[argparse.ArgumentParser, type[BaseModel]]:
+    from datagen.registry import STAGES
+
+    spec = STAGE_COMMANDS[command]
+    params = STAGES.get(spec.stage).Params
+    parser = argparse.ArgumentParser(prog=f"datagen {command}", description=spec.description + " Options default "
+                                     f"to the run's own `{spec.stage}:` block; flags given here override it.")
+    parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
+    stage_options(parser, params, spec.aliases)
+    return parser, params
+
+
+def cmd_stage(command: str, argv: list[str]) -> int:
+    from datagen.output import RunFolder
+    from datagen.pipeline import run_stage
+
+    parser, params = stage_parser(command)
+    args = parser.parse_args(argv)
+    stage = STAGE_COMMANDS[command].stage
+    block = {**RunFolder(args.output_dir).stage_block(stage), **stage_values(args, params)}
+    result = run_stage(stage, block, Path(args.output_dir))
+    STAGE_COMMANDS[command].show(result, params.model_validate(block))
+    return 0
+
+
 # name -> "module:function"; a new command is one function plus one line here
 COMMANDS: dict[str, str | Callable[[list[str]], int]] = {
     "run": cmd_run,
     "validate": cmd_validate,
     "list": cmd_list,
     "export": cmd_export,
-    "publish": "datagen.publish:cmd_publish",
-    "report": "datagen.report:cmd_report",
+    "publish": partial(cmd_stage, "publish"),
+    "report": partial(cmd_stage, "report"),
     "inspect": "datagen.report:cmd_inspect",
-    "train": "datagen.train.cli:cmd_train",
-    "eval": "datagen.train.cli:cmd_eval",
+    "train": partial(cmd_stage, "train"),
+    "eval": partial(cmd_stage, "eval"),
 }
 
 

@@ -7,7 +7,6 @@ generator for the batches after them. The resumed run's records are then those o
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
@@ -16,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from tqdm import tqdm
 
 from datagen.backends import build_backend
@@ -26,7 +24,7 @@ from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_p
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
 from datagen.inputs import check_files
-from datagen.output import RunFolder, atomic_write, shard_name
+from datagen.output import RUN_JSON, RunFolder, shard_name
 from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record
 from datagen.registry import FILTERS, GENERATORS, STAGES
@@ -124,9 +122,9 @@ class Runner:
             raise ConfigError(f"output_dir {out} is a file, not a folder")
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{path} is a file, not a run folder; change `name` or `output_dir`")
-        previous = self.folder.read_json("run.json")
+        previous = self.folder.run_info()
         if previous is not None and not (isinstance(previous, dict) and "fingerprint" in previous):
-            raise ConfigError(f"{path / 'run.json'} is not a datagen run file; not touching {path}")
+            raise ConfigError(f"{path / RUN_JSON} is not a datagen run file; not touching {path}")
         if previous and restart:
             if previous.get("name") != self.config.name:
                 raise ConfigError(f"{path} holds the run {previous.get('name')!r}, not {self.config.name!r}; "
@@ -141,11 +139,11 @@ class Runner:
                 f"or change `name`.")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self.folder.write_json("run.json", {"name": self.config.name, "fingerprint": fingerprint,
+            self.folder.write_run_info({"name": self.config.name, "fingerprint": fingerprint,
                                                 "source": str(self.config.source or "")})
         except OSError as err:
             raise ConfigError(f"cannot write the run folder {path}: {err.strerror or err}") from None
-        atomic_write(path / "config.yaml", yaml.safe_dump(self.config.public(), sort_keys=False))
+        self.folder.write_config(self.config.public())
 
     def _resolver(self) -> Callable[[str, str], Path]:
         return lambda value, key: resolve_path(value, self.config, key)
@@ -180,9 +178,9 @@ class Runner:
             done = [s for s in finished if s.startswith(f"{index:02d}-{spec.name}-")]
             self._run_generator(index, generator, filters, len(done), list(self.folder.in_order(done)))
         stats = self.folder.summarize([f.ctx.name for f in filters], {g.name: g.count for g in self.config.generators})
-        self.folder.write_json("stats.json", {"run": self.config.name, **stats})
+        self.folder.write_stats({"run": self.config.name, **stats})
         schema, row = with_fields(self.folder.records())  # one column per parsed field, if any
-        write_parquet(self.folder.records(), self.folder.path / "records.parquet", schema=schema, row=row)
+        write_parquet(self.folder.records(), self.folder.parquet, schema=schema, row=row)
         return stats
 
     def _resume_point(self) -> list[str]:
@@ -201,15 +199,14 @@ class Runner:
                     break
                 valid.append(name)
                 batch += 1
-            done = f"done/{index:02d}-{spec.name}.json"
-            if not whole or (self.folder.read_json(done) or {}).get("batches") != batch:
+            if not whole or self.folder.generator_batches(index, spec.name) != batch:
                 whole = False
-                (self.folder.path / done).unlink(missing_ok=True)
+                self.folder.clear_generator_done(index, spec.name)
         stale = [name for name in markers if name not in valid]
         for name in stale:
             self.folder.set_aside(name)
         if stale:
-            tqdm.write(f"{len(stale)} shard(s) after a missing or damaged one moved to {self.folder.path / 'stale'} "
+            tqdm.write(f"{len(stale)} shard(s) after a missing or damaged one moved to {self.folder.stale} "
                        f"and made again: {', '.join(sorted(stale)[:5])}{' ...' * (len(stale) > 5)}")
         return valid
 
@@ -251,7 +248,7 @@ class Runner:
             bar.update(len(records))
             bar.set_postfix(self._postfix(generator, stats), refresh=False)
             batch += 1
-        self.folder.write_json(f"done/{index:02d}-{spec.name}.json", {"batches": batch})
+        self.folder.mark_generator_done(index, spec.name, batch)
         bar.close()
         if self.quiet:
             totals = self.folder.summarize([])["generators"].get(spec.name, {})
@@ -271,9 +268,9 @@ class Runner:
         for name, block in self.config.stages.items():
             if only is not None and name not in only:
                 continue
-            marker = self.folder.path / "stages" / f"{name}.json"
-            if marker.is_file() and not force:
-                results[name] = json.loads(marker.read_text())
+            finished = None if force else self.folder.stage_result(name)
+            if finished is not None:
+                results[name] = finished
                 continue
             results[name] = run_stage(name, block, self.folder.path, config=self.config, quiet=self.quiet,
                                       backends=self.backends)
@@ -333,10 +330,7 @@ def run_stage(name: str, block: dict[str, Any], run_dir: Path, config: PipelineC
         if own:
             backends.close()
     result = {**result, "seconds": round(time.perf_counter() - started, 2)}
-    folder = RunFolder(run_dir)
-    folder.write_json(f"stages/{name}.json", result)
-    stats = folder.read_json("stats.json") or {}
-    folder.write_json("stats.json", {**stats, "stages": {**stats.get("stages", {}), name: result}})
+    RunFolder(run_dir).write_stage_result(name, result)
     return result
 
 

@@ -12,7 +12,6 @@ touched unless it is empty (or `force` is given).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
@@ -25,18 +24,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from datagen.card import CardParams, build_card
 from datagen.export import export_records
 from datagen.output import RunFolder
 from datagen.parquet import SCHEMA, record_row, with_fields, write_parquet
 from datagen.records import Record
-from datagen.stages import Stage, StageParams
+from datagen.stages import Stage
 
 ExportFormat = Literal["alpaca", "sharegpt", "messages", "prompt_completion"]
 EXPORT_SUFFIX = {"alpaca": ".json", "sharegpt": ".jsonl", "messages": ".jsonl", "prompt_completion": ".jsonl"}
 
 
-class PublishParams(StageParams):
-    repo_id: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$", description="OWNER/NAME; none: folder only")
+class PublishParams(CardParams):
     private: bool = False
     dry_run: bool = Field(False, description="write the folder, do not upload")
     out: str | None = Field(None, description="folder to write (default: <run>/hub)")
@@ -44,14 +43,6 @@ class PublishParams(StageParams):
     test_size: float = Field(0.1, ge=0, description="fraction (<1) or count (>=1) of records in the test split")
     seed: int | None = Field(None, description="split seed (default: the pipeline seed, else 0)")
     shard_rows: int = Field(100_000, ge=1, description="rows per parquet file")
-    license: str = Field("other", description="a Hub license id, e.g. apache-2.0, cc-by-4.0")
-    language: list[str] = Field(default_factory=lambda: ["en"])
-    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    tags: list[str] = Field(default_factory=list, description="added to: synthetic, sft, datagen, generator names")
-    pretty_name: str | None = None
-    description: str | None = Field(None, description="opening paragraph of the card")
-    limitations: list[str] = Field(default_factory=list, description="added to the card's known limitations")
-    examples: int = Field(3, ge=0, description="example records shown in the card")
     exports: list[ExportFormat] = Field(default_factory=list)
     export_dir: str | None = Field(None, description="where exports go (default: <folder>/exports)")
     commit_message: str = "Upload dataset generated with datagen"
@@ -133,7 +124,7 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
     """Write parquet splits, exports and the dataset card into `folder` (its old data/ is replaced)."""
     run = RunFolder(run_dir).require()
     folder = Path(folder)
-    check_target(folder, params.force or folder == run.path / "hub")
+    check_target(folder, params.force or folder == run.hub)
     staging = folder.parent / f".{folder.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -145,8 +136,6 @@ def write_hub_folder(run_dir: str | Path, folder: str | Path, params: PublishPar
 
 
 def _write(run: RunFolder, folder: Path, final: Path, params: PublishParams) -> dict[str, Any]:
-    from datagen.card import build_card
-
     ids, score_names = [], {}
     for r in run.records():
         ids.append(r.id)
@@ -223,11 +212,11 @@ def upload_folder(folder: str | Path, repo_id: str, private: bool = False,
 
 
 def run_seed(run: RunFolder) -> int:
-    return int((run.read_yaml("config.yaml") or {}).get("seed", 0))
+    return int(run.config().get("seed", 0))
 
 
 def publish(run_dir: str | Path, params: PublishParams) -> dict[str, Any]:
-    folder = Path(params.out) if params.out else Path(run_dir) / "hub"
+    folder = Path(params.out) if params.out else RunFolder(run_dir).hub
     result = write_hub_folder(run_dir, folder, params)
     if params.repo_id and not params.dry_run:
         result["uploaded"] = upload_folder(folder, params.repo_id, params.private, params.commit_message)
@@ -242,38 +231,3 @@ class PublishStage(Stage):
     def run(self) -> dict[str, Any]:
         return publish(self.ctx.run_dir, self.params)
 
-
-def cmd_publish(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="datagen publish",
-                                     description="Write a Hub dataset folder (parquet splits + card) and upload it.")
-    parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
-    parser.add_argument("--repo-id", help="OWNER/NAME on the Hugging Face Hub; without it, only the folder is written")
-    parser.add_argument("--private", action="store_true", default=None, help="create the repo private")
-    parser.add_argument("--dry-run", action="store_true", default=None, help="write the folder, do not upload")
-    parser.add_argument("--out", help="folder to write (default: OUTPUT_DIR/hub)")
-    parser.add_argument("--force", action="store_true", default=None,
-                        help="write into --out even if it holds files publish did not write")
-    parser.add_argument("--test-size", type=float, help="fraction (<1) or count (>=1); 0: no test split (default 0.1)")
-    parser.add_argument("--seed", type=int, help="split seed (default: the run's seed)")
-    parser.add_argument("--license", help="Hub license id, e.g. apache-2.0")
-    parser.add_argument("--language", nargs="+")
-    parser.add_argument("--tag", dest="tags", action="append", help="extra card tag (repeatable)")
-    parser.add_argument("--pretty-name")
-    parser.add_argument("--export", dest="exports", action="append", choices=list(EXPORT_SUFFIX),
-                        help="also write this training format (repeatable)")
-    parser.add_argument("--export-dir", help="where exports go (default: the folder's exports/)")
-    args = parser.parse_args(argv)
-    # the run's own `publish:` block gives the defaults; flags given here override it
-    config = RunFolder(args.output_dir).require().read_yaml("config.yaml") or {}
-    given = {k: v for k, v in vars(args).items() if k != "output_dir" and v is not None}
-    params = PublishParams.model_validate({**((config or {}).get("publish") or {}), **given})
-    result = publish(args.output_dir, params)
-    splits = ", ".join(f"{k} {v}" for k, v in result["splits"].items())
-    print(f"wrote {result['folder']} ({splits})")
-    for fmt, e in result["exports"].items():
-        print(f"  export {fmt}: {e['rows']} rows -> {e['path']}")
-    if "uploaded" in result:
-        print(f"uploaded to https://huggingface.co/datasets/{params.repo_id} ({result['uploaded']})")
-    elif params.repo_id:
-        print(f"dry run: not uploaded to {params.repo_id}")
-    return 0

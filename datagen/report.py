@@ -109,8 +109,8 @@ def summarize_run(run_dir: str | Path, count: Callable[[str], int] | None = None
                   seed: int = 0) -> RunSummary:
     """One pass over the kept records. Without `count`, no lengths are measured."""
     run = RunFolder(run_dir).require()
-    config = redact(run.read_yaml("config.yaml") or {})  # runs written before redaction may hold secrets
-    stats = run.read_json("stats.json") or run.summarize([])
+    config = redact(run.config())  # runs written before redaction may hold secrets
+    stats = run.stats()
     summary = RunSummary(name=config.get("name") or run.path.name, stats=stats, config=config)
     rng = random.Random(seed)
     for i, r in enumerate(run.records()):
@@ -212,7 +212,7 @@ def render(context: dict[str, Any], folder: Path) -> tuple[Path, Path]:
 
 def write_report(run_dir: str | Path, params: ReportParams | None = None) -> dict[str, Any]:
     params = params or ReportParams()
-    folder = Path(params.out) if params.out else Path(run_dir) / "report"
+    folder = Path(params.out) if params.out else RunFolder(run_dir).report
     count, unit = token_counter(params.tokenizer)
     summary = summarize_run(run_dir, count, params.samples, params.seed)
     charts = draw(summary, folder, unit)
@@ -261,19 +261,6 @@ def inspect_text(run_dir: str | Path, records: int = 3, width: int = 100) -> str
         out += ["", f"--- {r.id} ({r.provenance.generator}{', ' + r.task_type if r.task_type else ''})"]
         out += [f"{m.role:>9}: {_clip(m.content, width * 3)}" for m in r.messages]
     return "\n".join(out)
-
-
-def cmd_report(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="datagen report", description="Write an HTML + Markdown report with charts.")
-    parser.add_argument("output_dir", help="a run folder, e.g. outputs/quickstart")
-    parser.add_argument("--out", help="folder for the page (default: OUTPUT_DIR/report)")
-    parser.add_argument("--samples", type=int, default=20, help="sample records in the table")
-    parser.add_argument("--tokenizer", choices=["auto", "embedded", "words"], default="auto")
-    args = parser.parse_args(argv)
-    result = write_report(args.output_dir, ReportParams(out=args.out, samples=args.samples, tokenizer=args.tokenizer))
-    print(f"wrote {result['html']} and {result['markdown']} ({len(result['charts'])} charts, "
-          f"{result['records']} records, lengths in {result['length_unit']})")
-    return 0
 
 
 def cmd_inspect(argv: list[str]) -> int:

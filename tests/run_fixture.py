@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from datagen.output import RunFolder
 from datagen.records import Message, Provenance, Record, Verdict, make_record
 
@@ -46,7 +44,7 @@ def make_run(path: Path, n: int = 24, per_shard: int = 6, scored: bool = True) -
                               "instructions": ["x"]}],
               "filters": [{"type": "length", "name": "length", "min_response_words": 3}]}
     folder.write_json("run.json", {"name": "fixture", "fingerprint": "0" * 16, "source": ""})
-    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    folder.write_config(config)
     for start in range(0, n, per_shard):
         generator, index = ("answer", 0) if start < n // 2 else ("answer_b", 1)
         records = [_record(i, generator, keep=i % 5 != 4, scored=scored) for i in range(start, min(n, start + per_shard))]

@@ -40,6 +40,42 @@ def test_judge_on_real_model_output(recorded_backend):
     assert scores == [parse_score("Score:" + r) for r in replies]
 
 
+class ClosableJudge:
+    """A judge engine that answers every item with one score and remembers whether it was closed."""
+    name, model, end_of_turn, closed = "scripted", "judge", [], False
+
+    def render_chat(self, messages, add_generation_prompt=True):
+        return messages[-1]["content"]
+
+    def complete(self, prompts, params):
+        from datagen.backends.base import Completion
+
+        return [[Completion(" 70")] for _ in prompts]
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("handed_in", [True, False])
+def test_evaluate_closes_only_a_judge_it_built(tmp_path, monkeypatch, handed_in):
+    """A backend handed in by the pipeline is shared with its other steps: the stage must leave it open."""
+    import datagen.backends
+    from datagen.evaluate import EvaluateParams, EvaluateStage
+    from datagen.stages import StageContext
+    from train_helpers import toy_records
+
+    judge = ClosableJudge()
+    monkeypatch.setattr(datagen.backends, "build_backend", lambda spec: judge)
+    ctx = StageContext(run_dir=tmp_path, backend_factory=(lambda spec=None: judge) if handed_in else None)
+    stage = EvaluateStage(EvaluateParams(), ctx)
+    refs = {r.id: r for r in toy_records(2)}
+    answers = {"base": [{"text": "red"}, {"text": "blue"}]}
+    metrics = {"base": {}}
+    stage._judge(metrics, answers, refs, list(refs.values()), n_task=0)
+    assert metrics["base"]["judge"]["mean"] == 70
+    assert judge.closed is not handed_in
+
+
 def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):
     from train_helpers import tiny_model_dir, toy_records
 

@@ -180,13 +180,10 @@ def test_cli_publish_dry_run(run, tmp_path, capsys):
 
 
 def test_cli_takes_defaults_from_the_runs_publish_block(run, tmp_path, capsys):
-    import yaml
-
-    config_path = run.path / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
+    config = run.config()
     out = tmp_path / "from-config"
     config["publish"] = {"out": str(out), "test_size": 4, "license": "apache-2.0", "dry_run": True}
-    config_path.write_text(yaml.safe_dump(config))
+    run.write_config(config)
     assert main(["publish", str(run.path)]) == 0
     assert f"wrote {out} (train 16, test 4)" in capsys.readouterr().out
     assert "license: apache-2.0" in (out / "README.md").read_text()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from datagen.evaluate.tasks import EvalTask
+from datagen.output import EVAL, EvalOutputs, TrainOutputs
 from datagen.stages import Stage, StageParams
 
 # a base model that keeps writing starts the prompt format over instead of answering
@@ -24,7 +25,7 @@ class EvaluateParams(StageParams):
     base_model: str | None = Field(None, description="default: the model the train stage started from")
     model: str | None = Field(None, description="score this model (folder, hub id or .gguf) as the tuned one, "
                                                 "instead of the run's")
-    folder: str = Field("eval", description="subfolder of the run folder for the results")
+    folder: str = Field(EVAL, description="subfolder of the run folder for the results")
     prompt_style: Literal["chat", "alpaca"] | None = Field(None, description="default: the train stage's")
     max_new_tokens: int = 128
     batch_size: int = 8
@@ -49,27 +50,23 @@ class EvaluateStage(Stage):
 
         from datagen.evaluate import ifeval, tasks
         from datagen.evaluate.report import headline, write_report
-        from datagen.output import read_jsonl
 
         p = self.params
         if p.threads:
             torch.set_num_threads(p.threads)
-        train_dir, out = self.ctx.run_dir / "train", self.ctx.run_dir / p.folder
-        out.mkdir(parents=True, exist_ok=True)
-        config = json.loads((train_dir / "config.json").read_text()) if (train_dir / "config.json").is_file() else {}
+        train_out, out = self.ctx.folder.train, self.ctx.folder.evaluation(p.folder)
+        out.path.mkdir(parents=True, exist_ok=True)
+        config = train_out.settings()
         trained = config.get("params", {})
         base_model = p.base_model or trained.get("model", "embedded")
         style = p.prompt_style or trained.get("prompt_style", "chat")
-        models = self._models(base_model, train_dir, config)
-
-        def records(name: str) -> list:
-            path = train_dir / name
-            return list(read_jsonl(path)) if path.is_file() else []
+        models = self._models(base_model, train_out, config)
 
         # references only from data the model under test did not write
-        candidates = records("heldout.jsonl") + records("validation.jsonl")
+        held_records = train_out.heldout_records()
+        candidates = held_records + train_out.validation_records()
         independent = [r for r in candidates if not written_by(r.provenance.model, base_model)]
-        held_ids = {r.id for r in records("heldout.jsonl")}
+        held_ids = {r.id for r in held_records}
         heldout = [r for r in independent if r.id in held_ids][:p.max_heldout]
         judged = independent[:p.max_judged] if p.judge else []
         refs = {r.id: r for r in heldout + judged}
@@ -119,7 +116,7 @@ class EvaluateStage(Stage):
             self._judge(metrics, answers, refs, judged, n_task)
 
         self._write_responses(out, task_items, list(refs.values()), prompts_if, answers)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        out.metrics.write_text(json.dumps(metrics, indent=1))
         header = [f"- base model: `{base_model}`; tuned: `{models['tuned'][0]}`"
                   + (f" + adapter `{models['tuned'][1]}`" if models["tuned"][1] else ""),
                   f"- prompt style: {style}; greedy decoding for every model; at most {p.task_max_new_tokens} new "
@@ -143,19 +140,15 @@ class EvaluateStage(Stage):
                                                                 "instruction_strict", "instruction_loose")}
         return {**summary, "report": str(report), "headline": lines}
 
-    def _models(self, base_model: str, train_dir: Path, config: dict) -> dict[str, tuple[str, str | None]]:
+    def _models(self, base_model: str, trained: TrainOutputs, config: dict) -> dict[str, tuple[str, str | None]]:
         """label -> (model, adapter): base, tuned, then each trained ablation."""
-        from datagen.evaluate.generate import tuned_location
-
         p = self.params
-        models = {"base": (base_model, None),
-                  "tuned": (p.model, None) if p.model else tuned_location(train_dir)}
+        models = {"base": (base_model, None), "tuned": (p.model, None) if p.model else trained.model()}
         if p.ablations and not p.model:
-            for folder in sorted((train_dir / "ablations").glob("*/config.json")):
-                models[f"ablation:{folder.parent.name}"] = tuned_location(folder.parent)
-                facts = json.loads(folder.read_text())["summary"]
-                config.setdefault("summary", {}).setdefault("ablations", {})[folder.parent.name] = {
-                    "changes": p_changes(config, folder.parent.name), **facts}
+            for name, ablation in trained.ablations().items():
+                models[f"ablation:{name}"] = ablation.model()
+                config.setdefault("summary", {}).setdefault("ablations", {})[name] = {
+                    "changes": p_changes(config, name), **ablation.settings()["summary"]}
         return models
 
     def _answers(self, model: str, adapter: str | None, style: str, task_prompts: list[str],
@@ -181,7 +174,7 @@ class EvaluateStage(Stage):
     def _judge(self, metrics: dict, answers: dict, refs: dict, judged: list, n_task: int) -> None:
         from datagen.evaluate import judge
 
-        backend = self._judge_backend()
+        backend, owned = self._judge_backend()
         try:
             for label in answers:
                 by_id = {rid: a["text"] for rid, a in zip(refs, answers[label][n_task:])}
@@ -192,7 +185,8 @@ class EvaluateStage(Stage):
                 metrics[label]["judge"] = {**judge.summarize(scores), "scores": scores, "replies": replies}
             metrics["judge_model"] = f"{backend.name}:{backend.model}"
         finally:
-            backend.close()
+            if owned:  # one handed in by the pipeline is shared with its other steps, which close it
+                backend.close()
 
     def _judge_note(self, metrics: dict, judged: list) -> str:
         if not judged:
@@ -202,23 +196,24 @@ class EvaluateStage(Stage):
         return f"{metrics.get('judge_model')} ({where}) on {len(judged)} records"
 
     @staticmethod
-    def _write_responses(out: Path, task_items: dict, refs: list, prompts_if: list, answers: dict) -> None:
+    def _write_responses(out: EvalOutputs, task_items: dict, refs: list, prompts_if: list, answers: dict) -> None:
         rows = [{"task": name, "prompt": item["prompt"], "reference": item["target"]}
                 for name, (_, items) in task_items.items() for item in items]
         rows += [{"task": r.task_type, "prompt": r.instruction, "reference": r.response} for r in refs]
         rows += [{"task": "ifeval", "prompt": x["prompt"], "reference": None} for x in prompts_if]
-        with open(out / "responses.jsonl", "w", encoding="utf-8") as fh:
+        with open(out.responses, "w", encoding="utf-8") as fh:
             for i, row in enumerate(rows):
                 fh.write(json.dumps({**row, **{label: ans[i] for label, ans in answers.items()}}) + "\n")
 
-    def _judge_backend(self):
+    def _judge_backend(self) -> tuple[Any, bool]:
+        """(the judge's engine, whether this stage built it and so must close it)."""
         from datagen.backends import build_backend
         from datagen.config import BackendConfig
 
         spec = BackendConfig(**self.params.judge_backend) if self.params.judge_backend else None
         if self.ctx.backend_factory is not None:
-            return self.ctx.backend_factory(spec)
-        return build_backend(spec or BackendConfig(workers=1))
+            return self.ctx.backend_factory(spec), False
+        return build_backend(spec or BackendConfig(workers=1)), True
 
 
 def answers_not_continues(text: str) -> bool:

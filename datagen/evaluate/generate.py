@@ -1,7 +1,6 @@
 """Greedy generation with transformers for the base and the tuned model (base + adapter, or merged)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 
@@ -28,18 +27,6 @@ def load_for_generation(model: str, adapter: str | None = None, prompt_style: st
     net.generation_config.eos_token_id = eos_ids(tokenizer)
     net.generation_config.pad_token_id = tokenizer.pad_token_id
     return net.to("cuda" if torch.cuda.is_available() else "cpu").eval(), tokenizer
-
-
-def tuned_location(train_dir: Path) -> tuple[str, str | None]:
-    """(model, adapter) of the tuned model saved by the train stage: the merged model if there is one."""
-    if (train_dir / "merged" / "config.json").is_file():
-        return str(train_dir / "merged"), None
-    if (train_dir / "adapter").is_dir():
-        import json
-
-        base = json.loads((train_dir / "config.json").read_text())["params"]["model"]
-        return base, str(train_dir / "adapter")
-    raise FileNotFoundError(f"{train_dir}: no trained model (merged/ or adapter/); run the train stage first")
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int, batch_size: int = 8

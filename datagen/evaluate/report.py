@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.evaluate.tasks import proportion
+from datagen.output import EvalOutputs
 
 # (label, key path in metrics[model], count key path, scale to percent)
 ROWS = [
@@ -108,7 +109,7 @@ def ablation_rows(metrics: dict[str, Any], train_summary: dict[str, Any]) -> lis
     return lines
 
 
-def write_report(metrics: dict[str, Any], out: Path, header: list[str],
+def write_report(metrics: dict[str, Any], out: EvalOutputs, header: list[str],
                  train_summary: dict[str, Any] | None = None) -> Path:
     table = rows(metrics)
     lines = ["# Evaluation: base vs tuned", "", *header, ""]
@@ -128,10 +129,9 @@ def write_report(metrics: dict[str, Any], out: Path, header: list[str],
                   "| type | base | tuned |", "|---|---|---|"]
         lines += [f"| {t} | {types_base[t]} | {types_tuned.get(t, '-')} |" for t in types_base]
     lines += ["", "![metrics](metrics.png)", ""]
-    _plot(table + [(label, _pct(b), _pct(t), None) for label, b, t in rates[:len(RATES)]], out / "metrics.png")
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    _plot(table + [(label, _pct(b), _pct(t), None) for label, b, t in rates[:len(RATES)]], out.plot)
+    out.report.write_text("\n".join(lines), encoding="utf-8")
+    return out.report
 
 
 def _plot(table: list, path: Path) -> None:

@@ -18,4 +18,5 @@ class TrainStage(Stage):
         p = self.params
         source = self.ctx.resolve_path(p.data, "train.data") if p.data else self.ctx.folder.require().path
         records = load_records(source, p.data_format)
-        return train_records(p, records, self.ctx.run_dir / "train", log=(lambda s: None) if self.ctx.quiet else print)
+        return train_records(p, records, self.ctx.folder.train.path,
+                             log=(lambda s: None) if self.ctx.quiet else print)

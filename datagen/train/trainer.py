@@ -1,6 +1,6 @@
-"""SFT on TRL's SFTTrainer with PEFT: LoRA (default), QLoRA or full fine-tuning. Writes, under OUT/train/:
-adapter/ (LoRA), merged/ (a plain model), log.jsonl and loss.png, config.json (the exact settings),
-validation.jsonl and heldout.jsonl (records never trained on, for evaluate)."""
+"""SFT on TRL's SFTTrainer with PEFT: LoRA (default), QLoRA or full fine-tuning. Writes the run's train/ folder
+(datagen.output.TrainOutputs): adapter/ (LoRA), merged/ (a plain model), log.jsonl and loss.png, config.json
+(the exact settings), validation.jsonl and heldout.jsonl (records never trained on, for evaluate)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datagen.output import dump_jsonl
+from datagen.output import TrainOutputs
 from datagen.records import Record
 from datagen.train.config import TrainParams, current_names
 from datagen.train.data import build_dataset, split_records
@@ -21,7 +21,7 @@ def sft_config(p: TrainParams, out: Path, has_validation: bool) -> Any:
 
     cuda = torch.cuda.is_available()
     return SFTConfig(
-        output_dir=str(out / "checkpoints"), num_train_epochs=p.num_train_epochs, max_steps=p.max_steps,
+        output_dir=str(TrainOutputs(Path(out)).checkpoints), num_train_epochs=p.num_train_epochs, max_steps=p.max_steps,
         learning_rate=p.learning_rate, per_device_train_batch_size=p.per_device_train_batch_size,
         per_device_eval_batch_size=p.per_device_train_batch_size,
         gradient_accumulation_steps=p.gradient_accumulation_steps,
@@ -54,8 +54,8 @@ def build_trainer(p: TrainParams, train: list[Record], val: list[Record], out: P
 
 
 def train_records(p: TrainParams, records: list[Record], out: Path, log: Any = print) -> dict[str, Any]:
-    """Train on `records` into `out`, then each ablation (the same split, some settings changed) into
-    out/ablations/NAME; the summary of each ablation goes under "ablations"."""
+    """Train on `records` into `out` (a run's train/), then each ablation (the same split, some settings changed)
+    into out/ablations/NAME; the summary of each ablation goes under "ablations"."""
     import torch
 
     if p.threads:
@@ -64,21 +64,22 @@ def train_records(p: TrainParams, records: list[Record], out: Path, log: Any = p
     if not train:
         raise ValueError(f"nothing to train on: {len(records)} records, {len(held)} held out "
                          f"({', '.join(p.holdout_task_types) or 'no task types held out'})")
-    summary = train_split(p, train, val, held, out, log)
+    folder = TrainOutputs(Path(out))
+    summary = train_split(p, train, val, held, folder, log)
     if p.ablations:
         summary["ablations"] = {}
     for name, changes in p.ablations.items():
         variant = p.model_copy(update={**current_names(changes), "ablations": {}})
         log(f"train: ablation {name}: {changes}")
         summary["ablations"][name] = {"changes": changes,
-                                      **train_split(variant, train, val, held, out / "ablations" / name, log)}
+                                      **train_split(variant, train, val, held, folder.ablation(name), log)}
     return summary
 
 
-def train_split(p: TrainParams, train: list[Record], val: list[Record], held: list[Record], out: Path,
+def train_split(p: TrainParams, train: list[Record], val: list[Record], held: list[Record], folder: TrainOutputs,
                 log: Any = print) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    trainer, tokenizer, facts = build_trainer(p, train, val, out)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    trainer, tokenizer, facts = build_trainer(p, train, val, folder.path)
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
@@ -87,20 +88,18 @@ def train_split(p: TrainParams, train: list[Record], val: list[Record], held: li
     train_tokens = max((float(h["num_tokens"]) for h in history if "num_tokens" in h), default=None)
 
     if p.method == "full":
-        trainer.save_model(str(out / "merged"))
+        trainer.save_model(str(folder.merged))
     else:
-        trainer.model.save_pretrained(str(out / "adapter"))
-        tokenizer.save_pretrained(str(out / "adapter"))
+        trainer.model.save_pretrained(str(folder.adapter))
+        tokenizer.save_pretrained(str(folder.adapter))
         if p.merge and p.method == "lora":
-            trainer.model.merge_and_unload().save_pretrained(str(out / "merged"))
-    if (out / "merged").is_dir():
-        tokenizer.save_pretrained(str(out / "merged"))
-    write_log(history, out)
-    if (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
-        (out / "checkpoints").rmdir()  # save_strategy "no" leaves it empty
-    # evaluate scores these: never trained on
-    (out / "validation.jsonl").write_text(dump_jsonl(val))
-    (out / "heldout.jsonl").write_text(dump_jsonl(held))
+            trainer.model.merge_and_unload().save_pretrained(str(folder.merged))
+    if folder.merged.is_dir():
+        tokenizer.save_pretrained(str(folder.merged))
+    write_log(history, folder)
+    if folder.checkpoints.is_dir() and not any(folder.checkpoints.iterdir()):
+        folder.checkpoints.rmdir()  # save_strategy "no" leaves it empty
+    folder.write_split(val, held)  # evaluate scores these: never trained on
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
     summary = {
         "model": p.model, "resolved_model": resolve_model(p.model), "method": p.method,
@@ -112,17 +111,16 @@ def train_split(p: TrainParams, train: list[Record], val: list[Record], held: li
         "final_eval_loss": round(evals[-1], 4) if evals else None, "seconds": round(seconds, 1),
         "train_tokens": int(train_tokens) if train_tokens else None,
         "train_tokens_per_s": round(train_tokens / seconds, 1) if train_tokens else None,
-        "adapter": str(out / "adapter") if (out / "adapter").is_dir() else None,
-        "merged": str(out / "merged") if (out / "merged").is_dir() else None,
+        "adapter": str(folder.adapter) if folder.adapter.is_dir() else None,
+        "merged": str(folder.merged) if folder.merged.is_dir() else None,
     }
-    (out / "config.json").write_text(json.dumps({"params": p.model_dump(), "sft_config": trainer.args.to_dict(),
-                                                 "summary": summary}, indent=1, default=str))
-    log(f"train: {summary['steps']} steps, loss {summary['train_loss']}, {summary['seconds']} s -> {out}")
+    folder.write_settings({"params": p.model_dump(), "sft_config": trainer.args.to_dict(), "summary": summary})
+    log(f"train: {summary['steps']} steps, loss {summary['train_loss']}, {summary['seconds']} s -> {folder.path}")
     return summary
 
 
-def write_log(history: list[dict], out: Path) -> None:
-    (out / "log.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+def write_log(history: list[dict], folder: TrainOutputs) -> None:
+    folder.log.write_text("".join(json.dumps(h) + "\n" for h in history))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,5 +137,5 @@ def write_log(history: list[dict], out: Path) -> None:
     ax.set_ylabel("loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=100)
+    fig.savefig(folder.loss_plot, dpi=100)
     plt.close(fig)
