@@ -82,7 +82,7 @@ def main() -> None:
 
 def jobs(backend, n: int) -> dict[str, list[str]]:
     from datagen.config import PROJECT_ROOT
-    from datagen.generators import self_instruct_text as text
+    from datagen.generators.helpers import self_instruct_text as text
 
     chat = [backend.render_chat([{"role": "user", "content": p}]) for p in peer_prompts(n)]
     chat = [p[len(backend.bos_text):] if backend.bos_text and p.startswith(backend.bos_text) else p for p in chat]

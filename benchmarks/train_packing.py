@@ -47,7 +47,7 @@ def main() -> None:
     args = ap.parse_args()
     with saved("train_packing", args.save):
 
-        from datagen.train.config import TrainParams
+        from datagen.train.params import TrainParams
         from datagen.train.trainer import build_trainer
 
         tmp = Path(tempfile.mkdtemp(prefix="packing-bench-"))

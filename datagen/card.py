@@ -1,5 +1,5 @@
 """The dataset card (README.md of the Hub folder): YAML metadata through huggingface_hub's DatasetCardData,
-body from templates/dataset_card.md.jinja, facts from the run folder (config.yaml, stats.json, records)."""
+body from page_templates/dataset_card.md.jinja, facts from the run folder (config.yaml, stats.json, records)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ from datagen.output import RunFolder
 from datagen.secrets import redact
 from datagen.stages import StageParams
 
-TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md.jinja"
+TEMPLATE = Path(__file__).parent / "page_templates" / "dataset_card.md.jinja"
 
 # the Hub's size_categories buckets, by upper bound
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),

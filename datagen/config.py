@@ -1,7 +1,6 @@
 """Pipeline YAML -> pydantic models. Every error names the file and the key path."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import typing
@@ -14,7 +13,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Vali
 
 from datagen.errors import ConfigError
 from datagen.registry import BACKENDS, FILTERS, GENERATORS, STAGES, Registry
-from datagen.secrets import env_stand_ins, read_secrets, redact, without_secrets
+from datagen.secrets import env_stand_ins, read_secrets, redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,16 +139,6 @@ class PipelineConfig(BaseModel):
     def public(self) -> dict[str, Any]:
         """The config as written to config.yaml: secrets redacted."""
         return redact(self.model_dump(mode="json"))
-
-    def fingerprint(self) -> str:
-        """Hash of what decides the generated records, including the contents of the input files they read; a
-        resumed run must match it. Secrets (and where they come from) do not decide the records."""
-        from datagen.inputs import file_digest, input_files  # that module builds on this one
-
-        data = without_secrets(self.model_dump(include={"seed", "backend", "generators", "filters"}))
-        data["inputs"] = {key: file_digest(path) for key, _, _, path
-                          in input_files(self, kinds=("generators", "filters")) if path is not None}
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 # --- validation of the per-plugin parameter blocks ---------------------------------------------

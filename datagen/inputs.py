@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from datagen.config import ConfigError, PipelineConfig, params_model, resolve_path
 from datagen.registry import FILTERS, GENERATORS, STAGES, Registry
+from datagen.secrets import without_secrets
 
 # keys of generator / filter / stage blocks that name input files (FOLDER_KEYS may also name a folder)
 FILE_KEYS = {"file", "seed_file", "path", "templates", "data_files", "benchmarks", "fasttext_model",
@@ -127,3 +129,12 @@ def check_inputs(config: PipelineConfig) -> None:
         cls = GENERATORS.get(spec.type)
         if hasattr(cls, "check_inputs"):
             cls.check_inputs(cls.Params.model_validate(spec.params), resolve, f"{config.source}: generators.{spec.name}")
+
+
+def fingerprint(config: PipelineConfig) -> str:
+    """Hash of what decides the generated records, including the contents of the input files they read; a
+    resumed run must match it. Secrets (and where they come from) do not decide the records."""
+    data = without_secrets(config.model_dump(include={"seed", "backend", "generators", "filters"}))
+    data["inputs"] = {key: file_digest(path) for key, _, _, path
+                      in input_files(config, kinds=("generators", "filters")) if path is not None}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

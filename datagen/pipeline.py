@@ -23,7 +23,7 @@ from datagen.cache import CachedBackend, CallStore
 from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_path
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
-from datagen.inputs import check_files
+from datagen.inputs import check_files, fingerprint
 from datagen.output import RUN_JSON, RunFolder, shard_name
 from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record
@@ -131,16 +131,16 @@ class Runner:
                                   f"not deleting it")
             shutil.rmtree(path)
             previous = None
-        fingerprint = self.config.fingerprint()
-        if previous and previous["fingerprint"] != fingerprint:
+        run_fingerprint = fingerprint(self.config)
+        if previous and previous["fingerprint"] != run_fingerprint:
             raise ConfigError(
                 f"{path} holds a run of a different config (seed, backend, generators, filters or the contents of "
                 f"their input files changed). Resume needs the same config: rerun with --restart to start over, "
                 f"or change `name`.")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self.folder.write_run_info({"name": self.config.name, "fingerprint": fingerprint,
-                                                "source": str(self.config.source or "")})
+            self.folder.write_run_info({"name": self.config.name, "fingerprint": run_fingerprint,
+                                        "source": str(self.config.source or "")})
         except OSError as err:
             raise ConfigError(f"cannot write the run folder {path}: {err.strerror or err}") from None
         self.folder.write_config(self.config.public())

@@ -23,7 +23,7 @@ from datagen.records import Record
 from datagen.secrets import redact
 from datagen.stages import Stage, StageParams
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent / "page_templates"
 REJECTED_PER_REASON = 3  # rejected examples shown per filter reason
 
 # words that open an instruction without saying what it asks for

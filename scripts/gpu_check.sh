@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 
 from datagen.backends import SamplingParams, build_backend
 from datagen.records import Provenance, make_record
-from datagen.train.config import TrainParams
+from datagen.train.params import TrainParams
 from datagen.train.model import embedded_tokenizer
 from datagen.train.trainer import train_records
 

@@ -17,7 +17,7 @@ from datagen.generators.bonito import (
     parse_instruct,
     task_types,
 )
-from datagen.generators.passages import PassageError, read_dataset, read_folder, read_jsonl, read_passages
+from datagen.generators.helpers.passages import PassageError, read_dataset, read_folder, read_jsonl, read_passages
 from datagen.output import RunFolder
 from datagen.pipeline import run_pipeline
 

@@ -2,6 +2,7 @@ import pytest
 
 from datagen.cli import main
 from datagen.config import PROJECT_ROOT, ConfigError, load_config, validate_config
+from datagen.inputs import fingerprint
 
 GOOD = """
 name: demo
@@ -26,7 +27,7 @@ def test_good_config_loads_and_labels(tmp_path):
     config = load_config(write(tmp_path, GOOD))
     assert config.generators[0].name == "answer" and config.generators[0].params["file"] == "seeds/instructions.txt"
     assert config.source.name == "p.yaml"
-    assert config.fingerprint() == load_config(write(tmp_path, GOOD, "q.yaml")).fingerprint()
+    assert fingerprint(config) == fingerprint(load_config(write(tmp_path, GOOD, "q.yaml")))
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -87,7 +88,7 @@ def test_every_shipped_pipeline_validates(path, monkeypatch):
 def test_train_keys_renamed_to_trl_names_still_load():
     from pydantic import ValidationError
 
-    from datagen.train.config import TrainParams
+    from datagen.train.params import TrainParams
 
     with pytest.warns(DeprecationWarning, match="train.epochs is deprecated; use num_train_epochs"):
         old = TrainParams.model_validate({"epochs": 2, "batch_size": 4, "grad_accum": 2, "target_modules": ["q_proj"],

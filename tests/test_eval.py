@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from datagen.evaluate.judge import parse_score, summarize
-from datagen.evaluate.rouge import rouge_l
+from datagen.evaluate.llm_judge import parse_score, summarize
+from datagen.rouge import rouge_l
 
 
 def test_rouge_l_known_values():
@@ -14,7 +14,7 @@ def test_rouge_l_known_values():
     assert rouge_l("the cat sat", "the cat sat on the mat") == pytest.approx(2 * 1 * 0.5 / 1.5)
     assert rouge_l("a b c d", "d c b a") == pytest.approx(0.25)  # longest common subsequence is one word
     assert rouge_l("dogs bark", "cats meow") == 0.0
-    assert rouge_l("", "") == 1.0 and rouge_l("", "x") == 0.0
+    assert rouge_l("", "") == 0.0 and rouge_l("", "x") == 0.0
 
 
 @pytest.mark.parametrize("reply, score", [
@@ -29,7 +29,7 @@ def test_judge_score_parsing(reply, score):
 def test_judge_on_real_model_output(recorded_backend):
     """The judge's reply is started with "Score:" and cut at the first line, so even the tiny embedded model answers
     with a number: every candidate gets a score, and each score is the one its own reply states."""
-    from datagen.evaluate.judge import judge_scores
+    from datagen.evaluate.llm_judge import judge_scores
 
     backend, prompts, replies = recorded_backend
     items = [{"question": "What is 2 + 2?", "reference": "4", "candidate": c} for c in ("4", "Paris", "2 + 2 = 4")]
@@ -80,7 +80,7 @@ def test_evaluate_stage_writes_a_report_for_base_and_tuned(tmp_path):
     from train_helpers import tiny_model_dir, toy_records
 
     from datagen.pipeline import run_stage
-    from datagen.train.config import TrainParams
+    from datagen.train.params import TrainParams
     from datagen.train.trainer import train_records
 
     tiny = tiny_model_dir(tmp_path / "tiny")

@@ -36,3 +36,40 @@ def test_the_check_sees_such_an_import():
     assert containing_packages(PACKAGE / "backends" / "pool.py") == {"datagen", "datagen.backends"}
     assert containing_packages(PACKAGE / "backends" / "__init__.py") == {"datagen"}
     assert is_module("datagen.backends", "build") and not is_module("datagen.backends", "build_backend")
+
+
+def module_names() -> dict[str, Path]:
+    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in PACKAGE.rglob("*.py")}
+
+
+def test_no_two_modules_share_a_file_name():
+    """Besides __init__.py and each extension point's base.py, a file name says which module it is."""
+    seen: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name not in ("__init__.py", "base.py"):
+            seen.setdefault(path.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
+
+
+def test_the_import_graph_has_no_cycle():
+    """Counting imports inside functions too: a cycle that only a late import hides is still a cycle."""
+    import graphlib
+
+    modules = module_names()
+
+    def module_of(name: str) -> str:
+        while name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps |= {module_of(a.name) for a in node.names if a.name.startswith("datagen")}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("datagen"):
+                deps |= {module_of(f"{node.module}.{a.name}") for a in node.names}
+        graph[name] = deps - {name}
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle

@@ -7,7 +7,7 @@ from datagen.backends.chat_template import render_template
 from datagen.config import ConfigError, validate_config
 from datagen.generators.base import GeneratorContext
 from datagen.generators.magpie import Magpie, MagpieParams, sanitize_query
-from datagen.generators.magpie_template import KNOWN_FAMILIES, detect_family, prefix_before_user
+from datagen.generators.helpers.magpie_template import KNOWN_FAMILIES, detect_family, prefix_before_user
 
 # Templates as the families' tokenizers ship them (trimmed of tool-calling branches), including their refusals.
 REAL_TEMPLATES = {

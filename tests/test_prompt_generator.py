@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from datagen.backends.base import Backend, Completion
 from datagen.generators.base import GeneratorContext
 from datagen.generators.prompt import Prompt, PromptParams
-from datagen.generators.samplers import Sampler
+from datagen.generators.helpers.samplers import Sampler
 
 ROOT = Path(__file__).resolve().parent.parent
 

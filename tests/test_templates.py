@@ -8,8 +8,8 @@ import pytest
 from datagen.config import PROJECT_ROOT, load_config, resolve_path, validate_config
 from datagen.generators.base import GeneratorContext
 from datagen.generators.identity import Identity
-from datagen.generators.mixing import mixing_rates, quotas
-from datagen.generators.promptsource import TemplateError, load_templates, render
+from datagen.generators.helpers.mixing import mixing_rates, quotas
+from datagen.generators.helpers.promptsource import TemplateError, load_templates, render
 from datagen.generators.templates import Templates
 from datagen.pipeline import run_pipeline
 
@@ -210,7 +210,7 @@ def test_end_to_end_pipeline_without_a_model(run_in, monkeypatch):
 
 
 def test_promptsource_filters_and_nested_fields_render_deterministically():
-    from datagen.generators.promptsource import Template
+    from datagen.generators.helpers.promptsource import Template
 
     template = Template(id="sq", name="squad_like", source="inline",
                         jinja="{{ title | upper }}: {{ question }} ||| {{ answers.text | choice }}")

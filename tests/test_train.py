@@ -22,7 +22,7 @@ def tokenizer(tiny):
 
 
 def params(tiny, **changes):
-    from datagen.train.config import TrainParams
+    from datagen.train.params import TrainParams
 
     base = dict(model=str(tiny), batch_size=4, validation_share=0.0, threads=2, logging_steps=1, seed=1)
     return TrainParams(**{**base, **changes})

@@ -49,7 +49,7 @@ class EvaluateStage(Stage):
         import torch
 
         from datagen.evaluate import ifeval, tasks
-        from datagen.evaluate.report import headline, write_report
+        from datagen.evaluate.metrics_report import headline, write_report
 
         p = self.params
         if p.threads:
@@ -102,7 +102,7 @@ class EvaluateStage(Stage):
                 m["heldout_cluster_accuracy"] = tasks.proportion(*pooled["heldout"])
             by_id = {rid: a["text"] for rid, a in zip(refs, tail[:n_ref])}
             if heldout:
-                from datagen.evaluate import rouge
+                from datagen import rouge
 
                 scores = [rouge.rouge_l(by_id[r.id], r.response) for r in heldout]
                 m["heldout"] = {"rouge_l": round(sum(scores) / len(scores), 4), "n": len(scores),
@@ -172,7 +172,7 @@ class EvaluateStage(Stage):
         return ifeval.load_prompts(self.ctx.resolve_path(p.ifeval_prompts, "evaluate.ifeval_prompts"))[:p.ifeval_limit]
 
     def _judge(self, metrics: dict, answers: dict, refs: dict, judged: list, n_task: int) -> None:
-        from datagen.evaluate import judge
+        from datagen.evaluate import llm_judge as judge
 
         backend, owned = self._judge_backend()
         try:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from datagen.generators.labelled import DataSource, load_rows
-from datagen.generators.promptsource import load_templates, render
+from datagen.generators.helpers.labelled import DataSource, load_rows
+from datagen.generators.helpers.promptsource import load_templates, render
 
 
 class EvalTask(DataSource):

@@ -19,8 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from datagen.backends.base import SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.passages import Passage, read_dataset, read_passages
-from datagen.generators.prompt_files import load_prompt_data
+from datagen.generators.helpers.passages import Passage, read_dataset, read_passages
+from datagen.generators.helpers.prompt_files import load_prompt_data
 from datagen.records import Record, make_record
 
 PIPE = "<|pipe|>"

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from datagen.backends.base import SamplingParams
 from datagen.generators.answer import Answer, AnswerParams
 from datagen.generators.base import derive_seed
-from datagen.generators.prompt_files import load_prompt_data
+from datagen.generators.helpers.prompt_files import load_prompt_data
 from datagen.records import Message, Record
 
 OPERATIONS = ("constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth")

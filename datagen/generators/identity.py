@@ -11,8 +11,8 @@ from typing import Sequence
 from pydantic import Field
 
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.prompt_files import prompt_file
-from datagen.generators.promptsource import Template, load_templates, render
+from datagen.generators.helpers.prompt_files import prompt_file
+from datagen.generators.helpers.promptsource import Template, load_templates, render
 from datagen.records import Record, make_record
 
 BUILTIN = prompt_file("identity.yaml")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from datagen import sources
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.instruction_sets import EXTRA, NATIVE, detect, file_rows, to_record
-from datagen.generators.mixing import FLAN_CAP, quotas, sample_rows
+from datagen.generators.helpers.instruction_sets import EXTRA, NATIVE, detect, file_rows, to_record
+from datagen.generators.helpers.mixing import FLAN_CAP, quotas, sample_rows
 from datagen.records import Record
 
 FORMAT_NAMES = ("auto", *NATIVE, *EXTRA)

@@ -14,8 +14,8 @@ from pydantic import Field, model_validator
 
 from datagen.backends.base import SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.magpie_template import KNOWN_FAMILIES, detect_family, pre_query_renderer, prefix_before_user
-from datagen.generators.prompt_files import load_prompt_data
+from datagen.generators.helpers.magpie_template import KNOWN_FAMILIES, detect_family, pre_query_renderer, prefix_before_user
+from datagen.generators.helpers.prompt_files import load_prompt_data
 from datagen.records import Message, Record
 
 def domain_presets() -> dict[str, str | None]:

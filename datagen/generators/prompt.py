@@ -21,8 +21,8 @@ from pydantic import ConfigDict, Field, field_validator
 from datagen import sources
 from datagen.backends.base import Completion, SamplingParams
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.checks import Check
-from datagen.generators.samplers import Sampler, draw_all
+from datagen.generators.helpers.checks import Check
+from datagen.generators.helpers.samplers import Sampler, draw_all
 from datagen.records import Message, Record
 from datagen.structured import InvalidOutput, OutputSchema
 

@@ -22,7 +22,7 @@ from typing import Iterator, Literal
 from pydantic import Field
 
 from datagen.backends.base import SamplingParams
-from datagen.generators import self_instruct_text as text
+from datagen.generators.helpers import self_instruct_text as text
 from datagen.generators.base import Generator, GeneratorParams
 from datagen.records import Record, make_record
 from datagen.rouge import RougePool

@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 from pydantic import Field, field_validator
 
 from datagen.generators.base import Generator, GeneratorParams, derive_seed
-from datagen.generators.labelled import DataSource, first_rows, load_rows
-from datagen.generators.mixing import (
+from datagen.generators.helpers.labelled import DataSource, first_rows, load_rows
+from datagen.generators.helpers.mixing import (
     FLAN_CAP,
     FLAN_FEW_SHOT,
     FORMATS,
@@ -24,7 +24,7 @@ from datagen.generators.mixing import (
     sample_rows,
     with_options,
 )
-from datagen.generators.promptsource import Template, TemplateError, load_templates, render
+from datagen.generators.helpers.promptsource import Template, TemplateError, load_templates, render
 from datagen.records import Record, make_record
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from datagen.stages import Stage
-from datagen.train.config import TrainParams
+from datagen.train.params import TrainParams
 
 
 class TrainStage(Stage):

@@ -10,7 +10,7 @@ from typing import Any
 
 from datagen.output import TrainOutputs
 from datagen.records import Record
-from datagen.train.config import TrainParams, current_names
+from datagen.train.params import TrainParams, current_names
 from datagen.train.data import build_dataset, split_records
 from datagen.train.model import load_model, load_tokenizer, lora_config, resolve_model
 

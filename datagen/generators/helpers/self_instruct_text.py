@@ -9,7 +9,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datagen.generators.prompt_files import load_prompt
+from datagen.generators.helpers.prompt_files import load_prompt
 from datagen.sources import jsonl_rows
 
 NO_INPUT = {"", "<noinput>", "<no input>", "(none)", "none", "n/a", "-", "(no input)", "no input"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-PROMPTS = Path(__file__).parent / "prompts"
+PROMPTS = Path(__file__).parent.parent / "prompts"
 
 
 def prompt_file(filename: str) -> Path:

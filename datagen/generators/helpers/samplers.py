@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.generators.prompt_files import load_prompt_data
+from datagen.generators.helpers.prompt_files import load_prompt_data
 
 KINDS = ("category", "uniform", "normal", "choice", "person")
 

@@ -1,0 +1,1 @@
+"""Building blocks the generators share (prompt files, data readers, samplers, parsers); none is a generator."""
