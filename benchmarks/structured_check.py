@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's datagen, run from anywhere
 from datagen.config import load_config
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 from datagen.structured import OutputSchema
 

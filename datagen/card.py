@@ -12,7 +12,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import Field
 
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.secrets import redact
 from datagen.stages import StageParams
 

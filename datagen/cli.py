@@ -216,7 +216,7 @@ def stage_parser(command: str) -> tuple[argparse.ArgumentParser, type[BaseModel]
 
 
 def cmd_stage(command: str, argv: list[str]) -> int:
-    from datagen.output import RunFolder
+    from datagen.run_folder import RunFolder
     from datagen.pipeline import run_stage
 
     parser, params = stage_parser(command)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from datagen.formats import convert
-from datagen.output import RunFolder, atomic_write
+from datagen.run_folder import RunFolder, atomic_write
 
 
 def export_records(run_dir: str | Path, fmt: str, out: str | Path) -> int:

@@ -24,7 +24,7 @@ from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_p
 from datagen.filters.base import Filter, FilterContext
 from datagen.generators.base import Generator, GeneratorContext
 from datagen.inputs import check_files, fingerprint
-from datagen.output import RUN_JSON, RunFolder, shard_name
+from datagen.run_folder import RUN_JSON, RunFolder, shard_name
 from datagen.parquet import with_fields, write_parquet
 from datagen.records import Record
 from datagen.registry import FILTERS, GENERATORS, STAGES

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from datagen.card import CardParams, build_card
 from datagen.export import export_records
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.parquet import SCHEMA, record_row, with_fields, write_parquet
 from datagen.records import Record
 from datagen.stages import Stage

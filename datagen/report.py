@@ -18,7 +18,7 @@ from pydantic import Field
 
 from datagen import plots
 from datagen.card import model_label
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.records import Record
 from datagen.secrets import redact
 from datagen.stages import Stage, StageParams

@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from datagen.backends.base import Backend
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 
 
 class StageParams(BaseModel):

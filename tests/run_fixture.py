@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.records import Message, Provenance, Record, Verdict, make_record
 
 VERBS = ["Explain", "Write", "List", "Describe", "Summarize", "Give", "What", "How"]

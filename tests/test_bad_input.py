@@ -13,7 +13,7 @@ import yaml
 
 from datagen.cli import main
 from datagen.config import PROJECT_ROOT
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -18,7 +18,7 @@ from datagen.generators.bonito import (
     task_types,
 )
 from datagen.generators.helpers.passages import PassageError, read_dataset, read_folder, read_jsonl, read_passages
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "passages" / "passages.jsonl"

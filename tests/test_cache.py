@@ -12,7 +12,7 @@ from pathlib import Path
 from datagen.backends.base import Backend, Completion, SamplingParams
 from datagen.cache import CachedBackend, CallStore
 from datagen.config import BackendConfig, validate_config
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -174,6 +174,10 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
     assert all(metrics[label]["tasks"][name]["stopped"]["n"] == 8 for label in ("base", "tuned")
                for name in metrics[label]["tasks"])
     assert "ablation:all-tokens" in metrics
+    # the tuned model ends its task answers by itself (the random base cannot); 20 steps teach label + end token
+    tuned_stops = sum(t["stopped"]["k"] for t in metrics["tuned"]["tasks"].values())
+    base_stops = sum(t["stopped"]["k"] for t in metrics["base"]["tasks"].values())
+    assert tuned_stops >= 12 and tuned_stops > base_stops, (base_stops, tuned_stops)
     report = (result.path / "eval" / "report.md").read_text()
     assert "| all-tokens | max_steps=2, train_on_all=True |" in report and "accuracy, held-out task cluster (zero-shot) %" in report
     # `datagen eval` scores any model on the run's suite and prints one headline line per metric, last

@@ -122,7 +122,7 @@ def test_bad_params():
 
 
 def test_pipeline_on_the_embedded_model(run_in):
-    from datagen.output import RunFolder
+    from datagen.run_folder import RunFolder
     from datagen.pipeline import run_pipeline
 
     config = validate_config({

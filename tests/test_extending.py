@@ -11,7 +11,7 @@ import yaml
 
 from datagen import registry
 from datagen.config import validate_config
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "extending.md"

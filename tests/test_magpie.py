@@ -170,7 +170,7 @@ def test_template_override_and_bad_params(embedded_backend):
 
 
 def test_pipeline_end_to_end(run_in):
-    from datagen.output import RunFolder
+    from datagen.run_folder import RunFolder
     from datagen.pipeline import run_pipeline
 
     config = validate_config({

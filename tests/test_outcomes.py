@@ -8,7 +8,7 @@ from datagen.backends.base import SamplingParams
 from datagen.config import validate_config
 from datagen.generators.answer import Answer
 from datagen.generators.base import GeneratorContext
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 from fake_openai import FakeServer, reply
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from datagen.config import validate_config
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from datagen.card import size_category
 from datagen.cli import main
 from datagen.config import ConfigError, validate_config
 from datagen.formats import parse
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.publish import PublishParams, publish, split_ids
 
 

@@ -9,7 +9,7 @@ import pytest
 from datagen.backends.base import Backend, Completion, SamplingParams
 from datagen.config import validate_config
 from datagen.generators.helpers import self_instruct_text as si
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 from datagen.registry import BACKENDS
 from datagen.rouge import RougePool, rouge_l, rouge_l_reference, tokenize

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from run_fixture import make_run
 
 from datagen.cli import main, stage_options, stage_parser, stage_values
-from datagen.output import RunFolder
+from datagen.run_folder import RunFolder
 
 
 class Toy(BaseModel):

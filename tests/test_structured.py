@@ -102,7 +102,7 @@ def test_structured_pipeline_writes_only_valid_records_and_reruns_from_cache(run
     import yaml
 
     from datagen.config import validate_config
-    from datagen.output import RunFolder
+    from datagen.run_folder import RunFolder
     from datagen.pipeline import run_pipeline
     from test_cache import ROOT
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from datagen.evaluate.tasks import EvalTask
-from datagen.output import EVAL, EvalOutputs, TrainOutputs
+from datagen.run_folder import EVAL, EvalOutputs, TrainOutputs
 from datagen.stages import Stage, StageParams
 
 # a base model that keeps writing starts the prompt format over instead of answering

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.evaluate.tasks import proportion
-from datagen.output import EvalOutputs
+from datagen.run_folder import EvalOutputs
 
 # (label, key path in metrics[model], count key path, scale to percent)
 ROWS = [

@@ -13,7 +13,7 @@ from datagen.records import Record
 def load_records(source: str | Path, fmt: str | None = None) -> list[Record]:
     """A datagen run folder, or a data file / saved datasets folder (see datagen.sources) in one of our record
     formats."""
-    from datagen.output import RunFolder
+    from datagen.run_folder import RunFolder
 
     path = Path(source)
     folder = RunFolder(path)

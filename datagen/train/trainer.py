@@ -1,5 +1,5 @@
 """SFT on TRL's SFTTrainer with PEFT: LoRA (default), QLoRA or full fine-tuning. Writes the run's train/ folder
-(datagen.output.TrainOutputs): adapter/ (LoRA), merged/ (a plain model), log.jsonl and loss.png, config.json
+(datagen.run_folder.TrainOutputs): adapter/ (LoRA), merged/ (a plain model), log.jsonl and loss.png, config.json
 (the exact settings), validation.jsonl and heldout.jsonl (records never trained on, for evaluate)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datagen.output import TrainOutputs
+from datagen.run_folder import TrainOutputs
 from datagen.records import Record
 from datagen.train.params import TrainParams, current_names
 from datagen.train.data import build_dataset, split_records
