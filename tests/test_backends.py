@@ -163,6 +163,29 @@ def test_llamacpp_output_does_not_depend_on_what_ran_before(embedded_backend):
     assert after_other_work == back_to_back
 
 
+def test_llamacpp_reuses_shared_prompt_chunks_without_changing_text(embedded_backend):
+    """Prompts that share a long head (Self-Instruct's few-shot classification header) reuse its cached chunks
+    back to back, and sample exactly what each prompt gives when evaluated from scratch."""
+    from datagen.generators.helpers.self_instruct_text import classify_prompt
+
+    b = embedded_backend
+    prompts = [classify_prompt(task) for task in ("Sort these numbers.", "Is this email spam?",
+                                                  "Write a haiku about snow.", "Name the capital of Peru.")]
+    params = SamplingParams(temperature=1.0, max_tokens=24, seed=11)
+    b.complete(["Unrelated text that fills the cache."], SamplingParams(max_tokens=2))
+    before = b.reused_tokens
+    back_to_back = [c[0].text for c in b.complete(prompts, params)]
+    head = len(b.llm.tokenize(classify_prompt("").encode(), special=True)) - 8
+    assert b.reused_tokens - before >= 3 * (head // b.chunk * b.chunk)  # prompts 2-4 reuse the header
+    from_scratch = []
+    for i, prompt in enumerate(prompts):
+        b.complete(["Unrelated text that fills the cache."], SamplingParams(max_tokens=2))
+        reused = b.reused_tokens
+        from_scratch.append(b.complete([prompt], params.shifted(i))[0][0].text)
+        assert b.reused_tokens == reused
+    assert from_scratch == back_to_back
+
+
 def test_llamacpp_two_single_thread_workers_match_one_two_thread_worker(embedded_backend):
     """Sampled text does not depend on how the cores are split: 2 workers x 1 thread (the CPU default) give what
     1 worker x 2 threads (the shared test engine) gives, input by input."""

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 # Keep at least this share of memory free when choosing worker counts.
 _MEMORY_SHARE = 0.5
 
+# Prompts are evaluated in chunks of this many tokens, each starting at a multiple of it. A prompt then reuses the
+# cached KV rows of whole chunks it shares with the previous prompt: they were computed from the same tokens in
+# the same chunk shapes a fresh evaluation would use, so reuse saves work without changing any text
+# (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both).
+PREFIX_CHUNK = 16
+
 
 class LlamaCppBackend(Backend):
     name = "llamacpp"
@@ -38,7 +44,7 @@ class LlamaCppBackend(Backend):
         return workers, (threads if workers > 1 else None)
 
     def __init__(self, model: str = "embedded", n_ctx: int = 2048, threads: int | None = None,
-                 chat_template: str | None = None, n_batch: int = 512) -> None:
+                 chat_template: str | None = None, prefix_chunk: int = PREFIX_CHUNK) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -47,8 +53,11 @@ class LlamaCppBackend(Backend):
         super().__init__(str(path) if model not in ("", "embedded") else "embedded:" + path.stem)
         self.path = path
         self.threads = threads or os.cpu_count() or 1
+        self.chunk = prefix_chunk
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
-                         n_batch=n_batch, verbose=False)
+                         n_batch=prefix_chunk, n_ubatch=prefix_chunk, verbose=False)
+        self.evaluated = 0  # prompt tokens of the last prompt: only whole chunks of these may be reused
+        self.reused_tokens = 0
         meta = self.llm.metadata
         self.template = chat_template or meta.get("tokenizer.chat_template")
         self.bos_text = self._token_text(self.llm.token_bos())
@@ -82,14 +91,13 @@ class LlamaCppBackend(Backend):
         for i, prompt in enumerate(prompts):
             if self.adds_bos and self.bos_text and prompt.startswith(self.bos_text):
                 prompt = prompt[len(self.bos_text):]  # llama.cpp adds BOS itself; avoid a double BOS
+            tokens = self.llm.tokenize(prompt.encode("utf-8"), special=True)  # as create_completion would
             choices = []
             for j in range(params.n):
                 seed = params.seed_for(i, j)
-                # evaluate every prompt from scratch: reusing the cached prefix of whatever this process ran
-                # before changes the floating-point path, and then sampled text would depend on the worker
-                self.llm.reset()
+                self._keep_shared_chunks(tokens)
                 out = self.llm.create_completion(
-                    prompt,
+                    tokens,
                     max_tokens=params.max_tokens,
                     temperature=params.temperature,
                     top_p=params.top_p,
@@ -106,6 +114,20 @@ class LlamaCppBackend(Backend):
                                           usage["prompt_tokens"], usage["completion_tokens"]))
             results.append(choices)
         return results
+
+    def _keep_shared_chunks(self, tokens: list[int]) -> None:
+        """Cut the KV cache back to the whole chunks `tokens` shares with the previous prompt. Generated tokens
+        were evaluated one at a time, so they are never reused, and at least one prompt token is left to evaluate
+        (the logits to sample from come from it)."""
+        cached = self.llm.input_ids
+        limit = min(self.llm.n_tokens, self.evaluated, len(tokens) - 1)
+        shared = 0
+        while shared < limit and cached[shared] == tokens[shared]:
+            shared += 1
+        keep = shared // self.chunk * self.chunk
+        self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
+        self.evaluated = len(tokens)
+        self.reused_tokens += keep
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
