@@ -116,15 +116,16 @@ class CachedBackend(Backend):
         self.name = config.type
         self.store = store
         self.usage = Usage()  # shared with the engine: counts only what the engine really ran
-        self.calls = 0  # inputs asked for
-        self.hits = 0  # inputs answered from the store
+        self._building = threading.Lock()  # two threads asking at once build one engine
 
     @property
     def inner(self) -> Backend:
-        if self._inner is None:
-            self._inner = self._build()
-            self._inner.usage = self.usage
-            self.store.remember_engine(self.engine, self._inner.model)
+        with self._building:
+            if self._inner is None:
+                inner = self._build()
+                inner.usage = self.usage
+                self.store.remember_engine(self.engine, inner.model)
+                self._inner = inner
         return self._inner
 
     @property
@@ -152,8 +153,7 @@ class CachedBackend(Backend):
             return getattr(self.inner, kind)(items, params)
         keys = [self.key(kind, item, params, i) for i, item in enumerate(items)]
         found = self.store.get_many(keys)
-        self.calls += len(items)
-        self.hits += sum(k in found for k in keys)
+        self.usage.add_cache(len(items), sum(k in found for k in keys))
         results = [found.get(k) for k in keys]
         # misses go to the engine in runs of consecutive inputs, each run seeded as in the whole call
         i = 0

@@ -7,9 +7,12 @@ generator for the batches after them. The resumed run's records are then those o
 """
 from __future__ import annotations
 
+import contextvars
 import shutil
+import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from datagen.backends import build_backend
-from datagen.backends.base import Backend
+from datagen.backends.base import Backend, Usage, counting
 from datagen.cache import CachedBackend, CallStore
 from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_path
 from datagen.filters.base import Filter, FilterContext
@@ -38,15 +41,17 @@ class Backends:
     def __init__(self, executor: str = "local", ray: Any = None, cache: CallStore | None = None) -> None:
         self.engines: dict[str, Backend] = {}
         self.executor, self.ray, self.cache = executor, ray, cache
+        self._lock = threading.RLock()  # generation and filtering run side by side: one engine per block
 
     def factory(self, config) -> Callable[[], Backend]:
         def get() -> Backend:
             key = config.key()
-            if key not in self.engines:
-                build = partial(self._build, config)
-                self.engines[key] = (CachedBackend(build, config, self.cache) if self.cache
-                                     else build())
-            return self.engines[key]
+            with self._lock:
+                if key not in self.engines:
+                    build = partial(self._build, config)
+                    self.engines[key] = (CachedBackend(build, config, self.cache) if self.cache
+                                         else build())
+                return self.engines[key]
         return get
 
     def _build(self, config) -> Backend:
@@ -56,17 +61,6 @@ class Backends:
         tqdm.write(f"backend {engine.name} {engine.model}: {workers} worker{'s' * (workers > 1)}"
                    + (f" x {threads} thread{'s' * (threads > 1)}" if threads else ""))
         return engine
-
-    def cache_counts(self) -> tuple[int, int]:
-        """(inputs asked for, inputs answered from the cache) so far."""
-        cached = [e for e in self.engines.values() if isinstance(e, CachedBackend)]
-        return sum(e.calls for e in cached), sum(e.hits for e in cached)
-
-    def tokens(self) -> tuple[int, int, int]:
-        """Prompt tokens, completion tokens, and completions without a finish reason, over every engine."""
-        return (sum(b.usage.prompt_tokens for b in self.engines.values()),
-                sum(b.usage.completion_tokens for b in self.engines.values()),
-                sum(b.usage.unknown_finish for b in self.engines.values()))
 
     def close(self) -> None:
         for engine in self.engines.values():
@@ -223,37 +217,55 @@ class Runner:
                    unit="rec", disable=self.quiet, dynamic_ncols=True)
         batches = generator.batches(start, history)
         batch = start
-        while True:
-            t0, tokens0, cache0 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
-            records = next(batches, None)
-            if records is None:
-                break
-            t1, tokens1, cache1 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
-            kept, rejected, funnel, order = apply_filters(filters, records)
-            t2, tokens2, cache2 = time.perf_counter(), self.backends.tokens(), self.backends.cache_counts()
-            stats = {
-                "shard": shard_name(index, spec.name, batch), "generator": spec.name, "batch": batch,
-                "generated": len(records), "kept": len(kept), "rejected": len(rejected),
-                "discarded": dict(generator.discarded), "flagged": dict(generator.flagged), "filters": funnel,
-                "prompt_tokens": tokens1[0] - tokens0[0], "completion_tokens": tokens1[1] - tokens0[1],
-                "finish_unknown": tokens1[2] - tokens0[2],
-                "filter_tokens": (tokens2[0] - tokens1[0]) + (tokens2[1] - tokens1[1]),
-                "seconds": round(t1 - t0, 4), "filter_seconds": round(t2 - t1, 4),
-                "cache_calls": cache1[0] - cache0[0], "cache_hits": cache1[1] - cache0[1],
-                "filter_cache_calls": cache2[0] - cache1[0], "filter_cache_hits": cache2[1] - cache1[1],
-            }
-            generator.discarded.clear()
-            generator.flagged.clear()
-            self.folder.write_shard(stats["shard"], kept, rejected, stats, order)
-            bar.update(len(records))
-            bar.set_postfix(self._postfix(generator, stats), refresh=False)
-            batch += 1
+        # Shard N is filtered and written in another thread while the generator makes shard N+1. One shard at a
+        # time and in order, so the filters' state and the files are those of a run that does one after the other.
+        with ThreadPoolExecutor(1, thread_name_prefix="datagen-filter") as writer:
+            pending: Future | None = None
+            while True:
+                started = time.perf_counter()
+                with counting() as used:  # this batch's engine work, apart from the filters' running meanwhile
+                    records = next(batches, None)
+                if records is None:
+                    break
+                made = {"shard": shard_name(index, spec.name, batch), "batch": batch,
+                        "seconds": time.perf_counter() - started, "used": used,
+                        "discarded": dict(generator.discarded), "flagged": dict(generator.flagged)}
+                generator.discarded.clear()
+                generator.flagged.clear()
+                if pending is not None:
+                    pending.result()  # a filter's error stops the run here; at most one shard waits
+                job = partial(self._filter_and_write, generator, filters, records, made, bar)
+                pending = writer.submit(contextvars.copy_context().run, job)
+                batch += 1
+            if pending is not None:
+                pending.result()
         self.folder.mark_generator_done(index, spec.name, batch)
         bar.close()
         if self.quiet:
             totals = self.folder.summarize([])["generators"].get(spec.name, {})
             print(f"generate {spec.name}: {totals.get('generated', 0)} records, {totals.get('kept', 0)} kept, "
                   f"{totals.get('tokens_per_s', 0)} tokens/s")
+
+    def _filter_and_write(self, generator: Generator, filters: list[Filter], records: list[Record],
+                          made: dict[str, Any], bar: tqdm) -> None:
+        started = time.perf_counter()
+        with counting() as filtering:
+            kept, rejected, funnel, order = apply_filters(filters, records)
+        used: Usage = made["used"]
+        stats = {
+            "shard": made["shard"], "generator": generator.ctx.name, "batch": made["batch"],
+            "generated": len(records), "kept": len(kept), "rejected": len(rejected),
+            "discarded": made["discarded"], "flagged": made["flagged"], "filters": funnel,
+            "prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens,
+            "finish_unknown": used.unknown_finish,
+            "filter_tokens": filtering.prompt_tokens + filtering.completion_tokens,
+            "seconds": round(made["seconds"], 4), "filter_seconds": round(time.perf_counter() - started, 4),
+            "cache_calls": used.cache_asked, "cache_hits": used.cache_hits,
+            "filter_cache_calls": filtering.cache_asked, "filter_cache_hits": filtering.cache_hits,
+        }
+        self.folder.write_shard(stats["shard"], kept, rejected, stats, order)
+        bar.update(len(records))
+        bar.set_postfix(self._postfix(generator, stats), refresh=False)
 
     def _postfix(self, generator: Generator, stats: dict[str, Any]) -> dict[str, Any]:
         postfix = {"kept": stats["kept"], "tok/s": round(stats["completion_tokens"] / max(stats["seconds"], 1e-9))}

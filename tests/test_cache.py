@@ -53,7 +53,7 @@ def test_only_misses_reach_the_engine_each_with_its_own_seed(tmp_path):
     assert engine.asked == [("x", 102), ("y", 106)]
     assert [[c.text for c in r] for r in again] == [["a@100", "a@101"], ["x@102", "x@103"],
                                                     ["c@104", "c@105"], ["y@106", "y@107"]]
-    assert (backend.calls, backend.hits) == (7, 2)
+    assert (backend.usage.cache_asked, backend.usage.cache_hits) == (7, 2)
     # another seed, another schema or another engine option is another key
     engine.asked.clear()
     backend.complete(["a"], params.replace(seed=7))
@@ -71,10 +71,10 @@ def test_unseeded_sampling_is_not_cached(tmp_path):
     backend = cached(tmp_path, engine)
     backend.complete(["a"], SamplingParams(temperature=0.8))
     backend.complete(["a"], SamplingParams(temperature=0.8))
-    assert len(engine.asked) == 2 and backend.calls == 0
+    assert len(engine.asked) == 2 and backend.usage.cache_asked == 0
     backend.complete(["a"], SamplingParams(temperature=0.0))
     backend.complete(["a"], SamplingParams(temperature=0.0))
-    assert len(engine.asked) == 3 and backend.hits == 1
+    assert len(engine.asked) == 3 and backend.usage.cache_hits == 1
 
 
 def test_store_prunes_oldest_rows_past_its_size(tmp_path):

@@ -225,3 +225,125 @@ def test_api_key_env_reads_the_environment(monkeypatch):
         validate_config({"name": "x", "backend": {"type": "openai", "model": "m", "api_key": "a",
                                                   "api_key_env": "B"},
                          "generators": [{"type": "answer", "instructions": ["a"]}]})
+
+
+class _ModelCheckingFilter:
+    """A RecordFilter that asks the run's model a short question per record (as judge or LLM safety filters do)
+    and notes when it ran, so the test can see that it ran while the next shard was being generated."""
+
+    @staticmethod
+    def module():
+        import types
+
+        from datagen.backends.base import SamplingParams
+        from datagen.filters.base import FilterParams, RecordFilter
+
+        module = types.ModuleType("model_checking_filter")
+
+        class ModelChecking(RecordFilter):
+            name = "model_checking"
+            Params = FilterParams
+            spans: list = []
+
+            def apply(self, records):
+                start = time.perf_counter()
+                self.ctx.backend.complete([r.response for r in records], SamplingParams(temperature=0, max_tokens=4))
+                out = super().apply(records)
+                ModelChecking.spans.append((start, time.perf_counter()))
+                return out
+
+            def check(self, record):
+                return None
+
+        module.ModelChecking = ModelChecking
+        return module
+
+
+def test_filters_run_while_the_next_shard_generates_and_their_tokens_are_counted_apart(tmp_path, monkeypatch):
+    from datagen import registry
+    from datagen.backends.base import Backend
+
+    module = _ModelCheckingFilter.module()
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(registry.FILTERS.entries, "model_checking", "model_checking_filter:ModelChecking")
+    generating = []  # (start, end) of the generator's model calls (the answer generator chats)
+    real = Backend.chat
+
+    def timed(self, conversations, params):
+        start = time.perf_counter()
+        try:
+            return real(self, conversations, params)
+        finally:
+            generating.append((start, time.perf_counter()))
+    monkeypatch.setattr(Backend, "chat", timed)
+
+    def run(name, filters):
+        config = validate_config({**answer_config(name, count=6, batch_size=2, temperature=0.0, max_tokens=16),
+                                  "output_dir": str(tmp_path), "filters": filters, "cache": {"enabled": False}})
+        return RunFolder(run_pipeline(config, quiet=True).path)
+
+    checked = run("checked", [{"type": "model_checking"}])
+    plain = run("plain", [])
+    spans = module.ModelChecking.spans
+    assert len(spans) == 3
+    # shard 0's filter ran while shard 1 was being generated
+    assert len(generating) == 6 and any(f0 < g1 and g0 < f1 for f0, f1 in spans[:2] for g0, g1 in generating[:3])
+    shards = {name: {s["shard"]: s for s in folder.shard_stats()} for name, folder in
+              (("checked", checked), ("plain", plain))}
+    assert texts(checked) == texts(plain)
+    for shard, stats in shards["checked"].items():
+        alone = shards["plain"][shard]
+        # the filter's model calls, made side by side with generation, are not counted as generation
+        assert (stats["prompt_tokens"], stats["completion_tokens"]) == (alone["prompt_tokens"],
+                                                                         alone["completion_tokens"])
+        assert stats["filter_tokens"] > 0 and alone["filter_tokens"] == 0
+
+
+def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_path):
+    """A generator with inputs known up front makes batches N and N+1 side by side (an engine with workers always
+    has requests waiting); shards still come in order, each with its own discards and tokens."""
+    import threading
+
+    from datagen.backends.base import Backend, Completion
+    from datagen.registry import BACKENDS
+
+    class SlowEcho(Backend):
+        name = "slow-echo"
+        concurrent_calls = True
+        active = peak = 0
+        lock = threading.Lock()
+
+        def render_chat(self, messages, add_generation_prompt=True):
+            return messages[-1]["content"]
+
+        def _complete(self, prompts, params):
+            raise AssertionError("the answer generator chats")
+
+        def _chat(self, conversations, params):
+            with SlowEcho.lock:
+                SlowEcho.active += 1
+                SlowEcho.peak = max(SlowEcho.peak, SlowEcho.active)
+            time.sleep(0.3)
+            with SlowEcho.lock:
+                SlowEcho.active -= 1
+            # an empty answer (discarded by the generator) for every instruction that mentions a number
+            return [[Completion("" if any(ch.isdigit() for ch in c[-1]["content"]) else "ok " * 3, "stop",
+                                len(c[-1]["content"]), 3)] for c in conversations]
+
+    BACKENDS.register("slow-echo", SlowEcho)
+    instructions = [f"Question {i}" if i % 3 == 0 else f"Say something about topic {'abcdefgh'[i]}"
+                    for i in range(8)]
+    config = validate_config({"name": "side-by-side", "seed": 1, "output_dir": str(tmp_path),
+                              "backend": {"type": "slow-echo", "model": "x"}, "cache": {"enabled": False},
+                              "generators": [{"type": "answer", "instructions": instructions, "count": 8,
+                                              "batch_size": 2}]})
+    folder = RunFolder(run_pipeline(config, quiet=True).path)
+    assert SlowEcho.peak == 2
+    shards = sorted(folder.shard_stats(), key=lambda s: s["batch"])
+    assert [s["batch"] for s in shards] == [0, 1, 2, 3]
+    for s in shards:
+        batch = instructions[2 * s["batch"]:2 * s["batch"] + 2]
+        empty = sum(any(ch.isdigit() for ch in text) for text in batch)
+        assert s["discarded"] == ({"empty response": empty} if empty else {})
+        assert s["completion_tokens"] == 3 * 2 and s["prompt_tokens"] == sum(map(len, batch))
+    assert [r.instruction for r in folder.records()] == [t for t in instructions if not any(c.isdigit() for c in t)]

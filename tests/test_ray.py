@@ -27,7 +27,7 @@ def pipeline(name, executor, **ray_block):
     return validate_config({
         "name": name, "seed": 11, "executor": executor, "ray": ray_block,
         "backend": {"type": "llamacpp", "model": "embedded", "workers": 1, "threads": 1},
-        "generators": [{"type": "answer", "file": "seeds/instructions.txt", "count": 12, "batch_size": 6,
+        "generators": [{"type": "answer", "file": "seeds/instructions.txt", "count": 12, "batch_size": 2,
                         "temperature": 0.8, "max_tokens": 24}],
         "filters": [{"type": "length", "min_response_words": 3}],
     })
@@ -78,7 +78,7 @@ def test_killed_worker_loses_no_records(ray_instance, local_outcome, tmp_path):
     killed = {}
 
     def kill_when_running(runner):
-        # wait until the run is under way (first shard written, the next call in flight), then kill an actor
+        # wait until the run is under way (first of 6 shards written, later calls in flight), then kill an actor
         deadline = time.time() + 60
         while time.time() < deadline and not runner.folder.finished():
             time.sleep(0.05)

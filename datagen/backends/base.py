@@ -9,14 +9,18 @@ depends on how a call is split across workers (engines that cannot seed per inpu
 """
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import Context, ContextVar
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, TypeVar
 
 if TYPE_CHECKING:
     from datagen.config import BackendConfig
 
 Messages = list[dict[str, str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,20 +79,67 @@ class Usage:
     completion_tokens: int = 0
     calls: int = 0
     unknown_finish: int = 0  # completions whose engine gave no finish reason
+    cache_asked: int = 0  # inputs a call cache was asked for
+    cache_hits: int = 0  # of those, answered from the cache
 
     def add(self, results: list[list[Completion]]) -> None:
-        self.calls += 1
-        for choices in results:
-            # all n choices share one prompt
-            self.prompt_tokens += choices[0].prompt_tokens if choices else 0
-            self.completion_tokens += sum(c.completion_tokens for c in choices)
-            self.unknown_finish += sum(c.finish_reason is None for c in choices)
+        """Count one engine call here and in every `counting()` open in the caller's context."""
+        with _COUNT_LOCK:
+            for usage in (self, *_COUNTING.get()):
+                usage.calls += 1
+                for choices in results:
+                    # all n choices share one prompt
+                    usage.prompt_tokens += choices[0].prompt_tokens if choices else 0
+                    usage.completion_tokens += sum(c.completion_tokens for c in choices)
+                    usage.unknown_finish += sum(c.finish_reason is None for c in choices)
+
+    def add_cache(self, asked: int, hits: int) -> None:
+        with _COUNT_LOCK:
+            for usage in (self, *_COUNTING.get()):
+                usage.cache_asked += asked
+                usage.cache_hits += hits
+
+    def add_here(self) -> None:
+        """Add these counts to every `counting()` open in the caller's context (see `counted_apart`)."""
+        with _COUNT_LOCK:
+            for usage in _COUNTING.get():
+                for name, value in asdict(self).items():
+                    setattr(usage, name, getattr(usage, name) + value)
+
+
+_COUNTING: ContextVar[tuple[Usage, ...]] = ContextVar("datagen_counting", default=())
+_COUNT_LOCK = threading.Lock()
+
+
+@contextmanager
+def counting() -> Iterator[Usage]:
+    """Count into a fresh Usage the engine work of the calls made inside the block, on any engine, including
+    calls from threads that run a copy of this context (contextvars.copy_context): work done side by side is
+    then told apart by who asked for it, not by when it ran."""
+    usage = Usage()
+    token = _COUNTING.set((*_COUNTING.get(), usage))
+    try:
+        yield usage
+    finally:
+        _COUNTING.reset(token)
+
+
+def counted_apart(call: Callable[[], T]) -> tuple[T, Usage]:
+    """Run `call` outside every open `counting()`, its engine work counted into a Usage of its own: for work
+    started early (in a background thread) that belongs to whoever uses its result, who calls `add_here()`."""
+    def run() -> tuple[T, Usage]:
+        with counting() as usage:
+            return call(), usage
+    return Context().run(run)
 
 
 class Backend(ABC):
     """A model engine. Subclasses set `name` and implement `_complete` / `_chat` / `render_chat`."""
 
     name: str = "base"
+    # False: one call at a time (an in-process model is not safe to call from two threads, and the runner
+    # filters one shard while the generator makes the next); engines that queue calls themselves say True
+    concurrent_calls: bool = False
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -108,14 +159,21 @@ class Backend(ABC):
 
     # -- public API ---------------------------------------------------------------------------
     def complete(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-        results = self._complete(list(prompts), params) if prompts else []
+        with self._one_call_at_a_time():
+            results = self._complete(list(prompts), params) if prompts else []
         self.usage.add(results)
         return results
 
     def chat(self, conversations: list[Messages], params: SamplingParams) -> list[list[Completion]]:
-        results = self._chat([list(c) for c in conversations], params) if conversations else []
+        with self._one_call_at_a_time():
+            results = self._chat([list(c) for c in conversations], params) if conversations else []
         self.usage.add(results)
         return results
+
+    def _one_call_at_a_time(self) -> AbstractContextManager:
+        if self.concurrent_calls:
+            return nullcontext()
+        return self.__dict__.setdefault("_call_lock", threading.Lock())  # setdefault: one lock even if raced
 
     @abstractmethod
     def render_chat(self, messages: Messages, add_generation_prompt: bool = True) -> str:

@@ -27,6 +27,7 @@ _TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 class OpenAIBackend(Backend):
     name = "openai"
+    concurrent_calls = True  # HTTP requests; the server queues them
 
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key: str | None = None,
                  concurrency: int = 8, timeout: float = 120.0, chat_template: str | None = None,

@@ -57,6 +57,8 @@ class RemoteBackend(Backend):
     """A backend whose engines live in other processes: `_split` shares a call among them in input order,
     `_call` asks one of them."""
 
+    concurrent_calls = True  # the workers queue the calls
+
     def _split(self, method: str, items: list, params: SamplingParams) -> list[list[Completion]]:
         raise NotImplementedError
 

@@ -107,7 +107,6 @@ def count_workers(cfg: RayConfig, cpus: float, gpus: float, available: dict[str,
 class RayPoolBackend(RemoteBackend):
     def __init__(self, config: BackendConfig, ray_block: Any = None) -> None:
         import ray
-        from ray.util import ActorPool
 
         self.actors: list[Any] | None = None
         cfg = _ray_config(ray_block)
@@ -126,7 +125,6 @@ class RayPoolBackend(RemoteBackend):
         except BaseException:
             self.close()
             raise
-        self.pool = ActorPool(self.actors)
         about = self.described[0]
         super().__init__(about["model"])
         self.name = about["name"]
@@ -134,9 +132,14 @@ class RayPoolBackend(RemoteBackend):
 
     def _split(self, method: str, items: list, params: SamplingParams) -> list[list[Completion]]:
         size = max(1, math.ceil(len(items) / (self.workers * _SLICES_PER_WORKER)))
-        slices = [(items[s:s + size], params.shifted(s)) for s in range(0, len(items), size)]
-        results = self.pool.map(lambda actor, args: actor.run.remote(method, args), slices)  # in input order
-        return [choices for part in results for choices in part]
+        import ray
+
+        # each actor queues its slices itself, so calls from several threads at once (two batches in flight) do
+        # not mix their results, as a shared ray.util.ActorPool would
+        actors = self.actors
+        futures = [actors[i % len(actors)].run.remote(method, (items[s:s + size], params.shifted(s)))
+                   for i, s in enumerate(range(0, len(items), size))]
+        return [choices for part in ray.get(futures) for choices in part]
 
     def _call(self, method: str, *args: Any) -> Any:
         import ray

@@ -3,7 +3,8 @@
 A generator is one small file: a `Params` model (its YAML keys), and either
 - `work_items()` + `run_batch(items, batch)`: for methods whose inputs are known up front (Magpie slots,
   Bonito passages x task types, dataset rows). The base class slices the items into batches and, on resume,
-  skips the batches already written; or
+  skips the batches already written. Batches are independent, so batch N+1 runs while batch N is filtered:
+  run_batch must keep its state to itself (its discards are counted per batch); or
 - `batches(start, history)`: for methods with state carried between batches (Self-Instruct's growing pool);
   on resume, `history` holds every record the generator emitted before, to rebuild that state.
 Register it in datagen/registry.py GENERATORS.
@@ -13,15 +14,21 @@ from __future__ import annotations
 import hashlib
 import random
 from abc import ABC
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from datagen.backends.base import Backend, LazyBackend, SamplingParams
+from datagen.backends.base import Backend, LazyBackend, SamplingParams, Usage, counted_apart
 from datagen.records import Provenance, Record
+
+
+# (discarded, flagged) of the batch being made in this context, when batches are made side by side
+_BATCH_COUNTS: ContextVar[tuple[Counter, Counter] | None] = ContextVar("datagen_batch_counts", default=None)
 
 
 class GeneratorParams(BaseModel):
@@ -68,10 +75,12 @@ class Generator(ABC):
         self.flagged: Counter[str] = Counter()
 
     def discard(self, reason: str, count: int = 1) -> None:
-        self.discarded[reason] += count
+        counts = _BATCH_COUNTS.get()
+        (counts[0] if counts else self.discarded)[reason] += count
 
     def flag(self, reason: str, count: int = 1) -> None:
-        self.flagged[reason] += count
+        counts = _BATCH_COUNTS.get()
+        (counts[1] if counts else self.flagged)[reason] += count
 
     # -- for methods with inputs known up front ------------------------------------------------
     def work_items(self) -> Sequence[Any]:
@@ -81,10 +90,30 @@ class Generator(ABC):
         raise NotImplementedError
 
     def batches(self, start: int, history: list[Record]) -> Iterator[list[Record]]:
-        """Yield batches numbered start, start + 1, ... until the generator is done."""
+        """Yield batches numbered start, start + 1, ... until the generator is done. Two batches are made at a
+        time, each in its own thread, so an engine with several workers always has requests waiting; they are
+        yielded in order, each with its own discards and token counts."""
         items, size = self.work_items(), self.ctx.batch_size
-        for batch in range(start, -(-len(items) // size)):
-            yield self.run_batch(items[batch * size:(batch + 1) * size], batch)
+        end = -(-len(items) // size)
+        with ThreadPoolExecutor(2, thread_name_prefix=f"{self.name}-batch") as pool:
+            made: deque[Future] = deque()
+            for batch in range(start, end):
+                for ahead in range(batch + len(made), min(batch + 2, end)):
+                    made.append(pool.submit(self._make_batch, items[ahead * size:(ahead + 1) * size], ahead))
+                records, used, discarded, flagged = made.popleft().result()
+                used.add_here()  # the batch's engine work, counted where the runner counts this batch
+                self.discarded.update(discarded)
+                self.flagged.update(flagged)
+                yield records
+
+    def _make_batch(self, items: Sequence[Any], batch: int) -> tuple[list[Record], Usage, Counter, Counter]:
+        counts: tuple[Counter, Counter] = (Counter(), Counter())
+
+        def make() -> list[Record]:
+            _BATCH_COUNTS.set(counts)
+            return self.run_batch(items, batch)
+        records, used = counted_apart(make)
+        return records, used, *counts
 
     # -- helpers -------------------------------------------------------------------------------
     def provenance(self, sampling: SamplingParams | dict | None = None, sources: list[str] | None = None,
