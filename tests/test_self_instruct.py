@@ -373,3 +373,37 @@ def test_classifier_answers_yes_or_no_on_real_model(embedded_backend, seeds):
         [si.classify_prompt(t) for t in tasks], SamplingParams(temperature=0.0, max_tokens=3))]
     assert None not in answers, answers
     assert answers[-1] is False  # the small model leans to "No"; a plain writing task must never be "Yes"
+
+
+def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_path, monkeypatch):
+    """Batch N+1's list prompts go out while batch N expands its instructions; asking them early or in turn
+    gives the same records, and each shard counts the tokens of the prompts whose answers it used."""
+    from datagen.generators.self_instruct import SelfInstruct
+
+    BACKENDS.register("scripted", ScriptedBackend)
+    real, early, sent = SelfInstruct._ask, [], []
+    complete = ScriptedBackend._complete
+    monkeypatch.setattr(ScriptedBackend, "_complete",
+                        lambda self, prompts, params: sent.append(len(prompts)) or complete(self, prompts, params))
+
+    def spy(self, batch, room, ahead=None):
+        early.append(ahead is not None)
+        return real(self, batch, room, ahead)
+
+    def run(folder):
+        config = _config(tmp_path / folder, {"type": "scripted", "model": "scripted"}, count=30,
+                         prompts_per_batch=2, max_instances=1)
+        path = run_pipeline(config, quiet=True).path
+        shards = [{k: s[k] for k in ("shard", "prompt_tokens", "completion_tokens")}
+                  for s in RunFolder(path).shard_stats()]
+        return [(r.id, r.metadata["pool_index"]) for r in RunFolder(path).records()], shards
+
+    monkeypatch.setattr(SelfInstruct, "_ask", spy)
+    records, shards = run("ahead")
+    assert sum(early) >= 3
+    # every prompt sent is counted once, by some shard (the scripted engine counts 10 tokens a prompt)
+    assert sum(s["prompt_tokens"] for s in shards) == 10 * sum(sent)
+    early.clear()
+    monkeypatch.setattr(SelfInstruct, "ask_ahead", False)
+    assert run("in-turn") == (records, shards) and not any(early)
+    assert len(records) == 30 and all(s["prompt_tokens"] > 0 for s in shards)

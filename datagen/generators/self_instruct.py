@@ -13,15 +13,23 @@ Alpaca mode (`mode: alpaca`): 3 seeds per prompt, the model writes up to 20 inst
 The machine pool holds the instructions that became records, so a resumed run rebuilds it from `history`.
 Nothing is generated beyond `count`: a batch that needs fewer records than `prompts_per_batch` sends fewer prompts,
 and instances are generated only for as many admitted instructions as could still be needed.
+
+Requests in flight: while batch N classifies and expands its instructions, the list prompts of batch N+1 are
+already being answered (when batch N cannot reach `count` on its own, so nothing is generated in vain). For that,
+the prompts of batch N+1 show machine instructions of batches up to N-1: the pool they sample from lags one batch
+behind, always, so the records are the same whether or not a batch was asked for early. The ROUGE-L filter still
+admits in order, against every instruction kept before.
 """
 from __future__ import annotations
 
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Iterator, Literal
 
 from pydantic import Field
 
-from datagen.backends.base import SamplingParams
+from datagen.backends.base import Completion, SamplingParams, counted_apart
 from datagen.generators.helpers import self_instruct_text as text
 from datagen.generators.base import Generator, GeneratorParams
 from datagen.records import Record, make_record
@@ -58,6 +66,7 @@ class SelfInstructParams(GeneratorParams):
 class SelfInstruct(Generator):
     name = "self_instruct"
     Params = SelfInstructParams
+    ask_ahead = True  # False: each batch's list prompts go out in turn (same records, workers idle more)
 
     def discard(self, reason: str, count: int = 1) -> None:
         if count:  # keep stats free of zero entries
@@ -81,29 +90,49 @@ class SelfInstruct(Generator):
     def _restore(self, history: list[Record]) -> None:
         self.seeds = text.load_seed_tasks(self.ctx.resolve_path(self.params.seed_file,
                                                                  f"generators.{self.ctx.name}.seed_file"))
-        by_index = {r.metadata["pool_index"]: r.metadata["instruction"] for r in history
+        by_index = {r.metadata["pool_index"]: (r.metadata["instruction"], r.provenance.batch) for r in history
                     if r.provenance.generator == self.name and "pool_index" in r.metadata}
-        self.machine = [by_index[i] for i in sorted(by_index)]
+        self.machine = [by_index[i][0] for i in sorted(by_index)]
+        self.machine_batch = [by_index[i][1] for i in sorted(by_index)]  # the batch that added each
         self.rouge = RougePool([s.instruction for s in self.seeds] + self.machine,
                                threshold=self.params.similarity_threshold)
         self.emitted = len(history)
+
+    def _visible(self, batch: int) -> list[str]:
+        """The pool a batch's list prompts sample from: instructions added up to two batches before it."""
+        return [m for m, added in zip(self.machine, self.machine_batch) if added <= batch - 2]
 
     def batches(self, start: int, history: list[Record]) -> Iterator[list[Record]]:
         self._restore(history)
         productive = {r.provenance.batch for r in history}
         idle = next((k for k in range(start) if start - 1 - k in productive), start)  # trailing empty batches
-        batch = start
-        while self.emitted < self.ctx.count and idle < self.params.max_idle_batches:
-            rng = self.ctx.rng(batch)
-            room = self.ctx.count - self.emitted
-            records = (self._alpaca if self.params.mode == "alpaca" else self._bootstrap)(batch, rng, room)
-            if len(records) > room:
-                self.discard("beyond count", len(records) - room)
-                records = records[:room]
-            self.emitted += len(records)
-            idle = 0 if records else idle + 1
-            yield records
-            batch += 1
+        batch, early = start, None
+        with ThreadPoolExecutor(1, thread_name_prefix="self-instruct-ahead") as ahead:
+            while self.emitted < self.ctx.count and idle < self.params.max_idle_batches:
+                room = self.ctx.count - self.emitted
+                if self.params.mode == "alpaca":
+                    records = self._alpaca(batch, self.ctx.rng(batch), room)
+                else:
+                    asked, early = early or self._ask(batch, room), None
+
+                    def ask_next(admitted: int, batch=batch, room=room, idle=idle):
+                        """Start batch+1's list prompts when this batch cannot fill `count`: at most
+                        `admitted` instructions x max_instances records come from it."""
+                        nonlocal early
+                        left = room - admitted * self.params.max_instances
+                        if self.ask_ahead and left >= self.params.prompts_per_batch and \
+                                idle + 1 < self.params.max_idle_batches:
+                            early = self._ask(batch + 1, left, ahead)
+                    records = self._bootstrap(batch, room, asked, ask_next)
+                if len(records) > room:
+                    self.discard("beyond count", len(records) - room)
+                    records = records[:room]
+                self.emitted += len(records)
+                idle = 0 if records else idle + 1
+                yield records
+                batch += 1
+            if early is not None:
+                early[2].cancel()
 
     def _admit(self, candidates: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
         """Rule filters, then the ROUGE-L filter against seeds + pool, in order."""
@@ -118,12 +147,13 @@ class SelfInstruct(Generator):
         self.discard(f"rouge-l > {self.params.similarity_threshold}", sum(not keep for keep, _, _ in verdicts))
         return [c for c, (keep, _, _) in zip(passed, verdicts) if keep]
 
-    def _commit(self, size_before: int, kept: list[str]) -> None:
+    def _commit(self, size_before: int, kept: list[str], batch: int) -> None:
         """Only instructions that became records stay in the pool (so that resume can rebuild it)."""
         self.rouge.truncate(size_before)
         for instruction in kept:
             self.rouge.add(instruction)
             self.machine.append(instruction)
+            self.machine_batch.append(batch)
 
     def _task_type(self, instruction: str) -> str:
         score, index = self.rouge.nearest(instruction, among=len(self.seeds))
@@ -139,26 +169,48 @@ class SelfInstruct(Generator):
                                      "pool_index": pool_index, **metadata})
 
     # -- bootstrap ----------------------------------------------------------------------------------
-    def _bootstrap(self, batch: int, rng: random.Random, room: int) -> list[Record]:
-        """`room`: records still needed. Fewer prompts than `prompts_per_batch` only when fewer records are needed
-        (a prompt is counted on for at least one); batches with more room are made exactly as before."""
-        p, sampling = self.params, self.sampling(batch)
+    def _ask(self, batch: int, room: int, ahead: ThreadPoolExecutor | None = None
+             ) -> tuple[random.Random, list[list[str]], Future]:
+        """Build a batch's list prompts (fewer than `prompts_per_batch` only when fewer records are needed: a
+        prompt is counted on for at least one) and send them, in the background when `ahead` is given. Returns
+        the batch's rng (its instance demos are drawn from it next), the seed ids per prompt and the answers."""
+        p, rng = self.params, self.ctx.rng(batch)
+        visible = self._visible(batch)
         prompts, sources = [], []
         for _ in range(min(p.prompts_per_batch, room)):
-            machine = rng.sample(self.machine, min(p.machine_per_prompt, len(self.machine)))
+            machine = rng.sample(visible, min(p.machine_per_prompt, len(visible)))
             wanted = self._setting("seeds") + p.machine_per_prompt - len(machine)  # 8 in all, as the reference
             seeds = rng.sample(self.seeds, min(len(self.seeds), wanted))
             listed = [s.instruction for s in seeds] + machine
             rng.shuffle(listed)
             prompts.append(text.bootstrap_prompt(listed))
             sources.append([s.id for s in seeds])
+        # counted apart, and added to the batch that reads the answers, whenever and wherever they were made
+        call = partial(counted_apart, partial(self.ctx.backend.complete, prompts, self.sampling(batch)))
+        if ahead is None:
+            answers: Future = Future()
+            answers.set_result(call())
+        else:
+            answers = ahead.submit(call)
+        return rng, sources, answers
+
+    def _bootstrap(self, batch: int, room: int, asked: tuple[random.Random, list[list[str]], Future],
+                   ask_next) -> list[Record]:
+        """Parse the list answers, admit, then classify and expand the admitted instructions; `ask_next`
+        (admitted count) may start the next batch's list prompts meanwhile."""
+        p, sampling = self.params, self.sampling(batch)
+        rng, sources, answers = asked
         candidates = []
-        for choices, ids in zip(self.ctx.backend.complete(prompts, sampling), sources):
+        replies: list[list[Completion]]
+        replies, used = answers.result()
+        used.add_here()
+        for choices, ids in zip(replies, sources):
             items, cut = text.parse_numbered(choices[0].text, choices[0].finish_reason == "length")
             self.discard("cut off by max_tokens", cut)
             candidates += [(item, ids) for item in items]
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
+        ask_next(len(admitted))
         records, kept, todo = [], [], admitted
         while todo and len(records) < room:
             # expand only as many instructions as could still be needed (each gives at most max_instances); in
@@ -174,7 +226,7 @@ class SelfInstruct(Generator):
                                          instance_demos=demos) for inst in instances]
                 kept.append(instruction)
         self.discard("beyond count (instruction not expanded)", len(todo))
-        self._commit(size_before, kept)
+        self._commit(size_before, kept, batch)
         return records
 
     def _instances(self, admitted: list[tuple[str, list[str]]], rng: random.Random):
@@ -231,5 +283,5 @@ class SelfInstruct(Generator):
         records = [self._record(instruction, tasks[instruction][0], None, sampling, ids, batch,
                                 len(self.machine) + n)
                    for n, (instruction, ids) in enumerate(self._admit(candidates))]
-        self._commit(size_before, [r.metadata["instruction"] for r in records])
+        self._commit(size_before, [r.metadata["instruction"] for r in records], batch)
         return records
