@@ -347,3 +347,35 @@ def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_
         assert s["discarded"] == ({"empty response": empty} if empty else {})
         assert s["completion_tokens"] == 3 * 2 and s["prompt_tokens"] == sum(map(len, batch))
     assert [r.instruction for r in folder.records()] == [t for t in instructions if not any(c.isdigit() for c in t)]
+
+
+def test_lazy_set_up_inside_run_batch_is_safe_with_two_batches_at_a_time(tmp_path, monkeypatch):
+    """The first batch runs alone: set-up a generator does on first use inside run_batch (Magpie reads the chat
+    template there) is finished before a second batch runs beside it."""
+    import types
+
+    from datagen import registry
+    from datagen.generators.base import Generator
+    from datagen.records import make_record
+
+    class LazySetUp(Generator):
+        name = "lazy_set_up"
+
+        def work_items(self):
+            return range(self.ctx.count)
+
+        def run_batch(self, items, batch):
+            if not hasattr(self, "_started"):
+                self._started = True
+                time.sleep(0.3)  # a slow first-use set-up, half done while it runs
+                self._suffix = "!"
+            return [make_record(f"Say {i}", f"{i}{self._suffix}", self.provenance(None, [], batch)) for i in items]
+
+    module = types.ModuleType("lazy_set_up_generator")
+    module.LazySetUp = LazySetUp
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(registry.GENERATORS.entries, "lazy_set_up", "lazy_set_up_generator:LazySetUp")
+    config = validate_config({"name": "lazy", "output_dir": str(tmp_path),
+                              "generators": [{"type": "lazy_set_up", "count": 8, "batch_size": 2}]})
+    records = list(RunFolder(run_pipeline(config, quiet=True).path).records())
+    assert [r.response for r in records] == [f"{i}!" for i in range(8)]

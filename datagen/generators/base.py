@@ -3,8 +3,9 @@
 A generator is one small file: a `Params` model (its YAML keys), and either
 - `work_items()` + `run_batch(items, batch)`: for methods whose inputs are known up front (Magpie slots,
   Bonito passages x task types, dataset rows). The base class slices the items into batches and, on resume,
-  skips the batches already written. Batches are independent, so batch N+1 runs while batch N is filtered:
-  run_batch must keep its state to itself (its discards are counted per batch); or
+  skips the batches already written. Batches are independent, so two run at a time (after the first, which runs
+  alone, so lazy set-up inside run_batch is safe): run_batch keeps its state to itself (discards are counted per
+  batch); or
 - `batches(start, history)`: for methods with state carried between batches (Self-Instruct's growing pool);
   on resume, `history` holds every record the generator emitted before, to rebuild that state.
 Register it in datagen/registry.py GENERATORS.
@@ -98,7 +99,8 @@ class Generator(ABC):
         with ThreadPoolExecutor(2, thread_name_prefix=f"{self.name}-batch") as pool:
             made: deque[Future] = deque()
             for batch in range(start, end):
-                for ahead in range(batch + len(made), min(batch + 2, end)):
+                # the first batch runs alone, so that set-up done lazily inside run_batch happens once
+                for ahead in range(batch + len(made), min(batch + (1 if batch == start else 2), end)):
                     made.append(pool.submit(self._make_batch, items[ahead * size:(ahead + 1) * size], ahead))
                 records, used, discarded, flagged = made.popleft().result()
                 used.add_here()  # the batch's engine work, counted where the runner counts this batch
