@@ -131,9 +131,9 @@ class RayPoolBackend(RemoteBackend):
         self._end_of_turn = about["end_of_turn"]
 
     def _split(self, method: str, items: list, params: SamplingParams) -> list[list[Completion]]:
-        size = max(1, math.ceil(len(items) / (self.workers * _SLICES_PER_WORKER)))
         import ray
 
+        size = max(1, math.ceil(len(items) / (self.workers * _SLICES_PER_WORKER)))
         # each actor queues its slices itself, so calls from several threads at once (two batches in flight) do
         # not mix their results, as a shared ray.util.ActorPool would
         actors = self.actors
