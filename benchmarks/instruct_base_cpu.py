@@ -1,5 +1,5 @@
 """Does datagen data make a base model follow instructions? Runs pipelines/instruct-base-cpu.yaml from scratch
-(`datagen run --restart`: generate, filter, train Gemma 3 270M base with LoRA and three ablations, evaluate base vs
+(`datagen run --restart --no-cache`, so no model answer comes from an earlier run's call cache: generate, filter, train Gemma 3 270M base with LoRA and three ablations, evaluate base vs
 tuned) and prints the wall clock, where the time went, the kept records, `datagen eval`'s headline lines and the
 evaluation report (every rate with n and a 95% interval).
 
@@ -30,7 +30,7 @@ def main() -> None:
     datagen = str(Path(sys.executable).with_name("datagen"))
     with saved("instruct_base_cpu", args.save):
         start = time.perf_counter()
-        run = subprocess.run([datagen, "run", str(PIPELINE), "--restart", "--quiet"], cwd=ROOT,
+        run = subprocess.run([datagen, "run", str(PIPELINE), "--restart", "--no-cache", "--quiet"], cwd=ROOT,
                              capture_output=True, text=True)
         wall = time.perf_counter() - start
         if run.returncode != 0:
@@ -39,7 +39,7 @@ def main() -> None:
         train = json.loads((RUN / "stages" / "train.json").read_text())
         main_run = json.loads((RUN / "train" / "config.json").read_text())["summary"]
         evaluate = json.loads((RUN / "stages" / "evaluate.json").read_text())
-        print(f"`datagen run {PIPELINE.relative_to(ROOT)} --restart`: wall clock {wall / 60:.1f} min\n")
+        print(f"`datagen run {PIPELINE.relative_to(ROOT)} --restart --no-cache`: wall clock {wall / 60:.1f} min\n")
         print("| step | seconds |\n|---|---|")
         for name, gen in stats["generators"].items():
             print(f"| generate {name}: {gen['generated']} generated, {gen['kept']} kept | {gen['seconds']:.1f} |")
