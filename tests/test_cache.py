@@ -198,3 +198,17 @@ def test_an_api_key_in_the_backend_block_never_reaches_the_file(tmp_path):
     assert b"sk-secret-123" not in (tmp_path / "calls.sqlite").read_bytes()
     for extra in tmp_path.glob("calls.sqlite-*"):  # WAL and shared-memory files
         assert b"sk-secret-123" not in extra.read_bytes()
+
+
+def test_a_changed_engine_default_changes_the_cache_key(monkeypatch):
+    """Answers cached under one default (llama.cpp's prompt chunk) are not served after the default changes."""
+    from datagen.backends.llamacpp import LlamaCppBackend
+    from datagen.cache import engine_key
+    from datagen.config import BackendConfig
+
+    config = BackendConfig(type="llamacpp", model="embedded")
+    before = engine_key(config)
+    assert engine_key(BackendConfig(type="llamacpp", model="embedded", workers=3, threads=1)) == before
+    monkeypatch.setattr(LlamaCppBackend.__init__, "__defaults__",
+                        tuple(32 if d == 16 else d for d in LlamaCppBackend.__init__.__defaults__))
+    assert engine_key(config) != before
