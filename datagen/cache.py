@@ -1,9 +1,10 @@
 """The call cache: every model answer stored on disk, so a rerun, a resume or a changed filter costs nothing.
 
 One SQLite file (WAL mode) holds one row per model input, keyed by a hash of the engine (backend type, model
-and options; not workers or threads, which do not change answers), the call kind, the prompt or messages, and
-the sampling params with that input's own seed (and the output schema). Each call's answers are written in one
-transaction, so several processes can share the file and a process killed mid-write leaves only whole rows.
+and options, with the defaults of those left out; not workers or threads, which do not change answers), the call
+kind, the prompt or messages, and the sampling params with that input's own seed (and the output schema). Each
+call's answers are written in one transaction, so several processes can share the file and a process killed
+mid-write leaves only whole rows.
 Unseeded sampling (temperature > 0, seed None) is not cached: its answers are meant to differ between calls.
 """
 from __future__ import annotations
