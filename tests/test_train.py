@@ -93,6 +93,43 @@ def test_packing_merges_examples_and_keeps_every_label(tiny, tmp_path):
     assert (batch["position_ids"][0] == 0).sum() > 1
 
 
+def test_cpu_training_projects_only_labelled_positions_with_the_same_loss_and_gradients(tiny, tmp_path,
+                                                                                        monkeypatch):
+    import trl.trainer.utils as trl_utils
+
+    from datagen.train.scored_positions import score_labelled_positions_on_cpu
+    from datagen.train.trainer import build_trainer
+
+    trainer, _, _ = build_trainer(params(tiny, packing=False, max_length=128), toy_records(6) + [multi_turn()], [],
+                                  tmp_path)
+    projected = []
+    fused = trl_utils._ChunkedLogProbFunction
+
+    class Counting:  # the fused head's projection: count the rows it is given
+        @staticmethod
+        def apply(hidden, *args):
+            projected.append(hidden.shape[0])
+            return fused.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", Counting)
+    model = trainer.model.train()
+    inputs = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(7)]))
+    losses, grads = {}, {}
+    for compact in (False, True):
+        score_labelled_positions_on_cpu(compact)
+        model.zero_grad()
+        torch.manual_seed(0)  # the same LoRA dropout masks
+        loss = trainer.compute_loss(model, dict(inputs))
+        loss.backward()
+        losses[compact] = loss.item()
+        grads[compact] = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    labels = inputs["labels"]
+    assert projected == [labels[:, 1:].numel(), int((labels[:, 1:] != -100).sum())]
+    assert projected[1] < projected[0] / 3  # short answers: most positions carry no label
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(grads[False], grads[True]))
+
+
 def test_eos_learned_generation_stops_by_itself(tiny, tmp_path):
     from datagen.evaluate.generate import generate, load_for_generation
     from datagen.train.trainer import train_records

@@ -13,6 +13,7 @@ from datagen.records import Record
 from datagen.train.params import TrainParams, current_names
 from datagen.train.data import build_dataset, split_records
 from datagen.train.model import load_model, load_tokenizer, lora_config, resolve_model
+from datagen.train.scored_positions import score_labelled_positions_on_cpu
 
 
 def sft_config(p: TrainParams, out: Path, has_validation: bool) -> Any:
@@ -47,6 +48,7 @@ def build_trainer(p: TrainParams, train: list[Record], val: list[Record], out: P
     model = load_model(p.model, tokenizer, added, p.method)
     if p.method != "full":
         model = get_peft_model(model, lora_config(p.lora_r, p.lora_alpha, p.lora_dropout, p.lora_target_modules, added))
+    score_labelled_positions_on_cpu()
     trainer = SFTTrainer(model=model, args=sft_config(p, out, val_ds is not None), train_dataset=train_ds,
                          eval_dataset=val_ds, processing_class=tokenizer)
     facts = {"pad_token_added": added, "examples": {k: v + val_counts.get(k, 0) for k, v in counts.items()}}
