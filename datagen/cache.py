@@ -25,8 +25,8 @@ from datagen.registry import BACKENDS
 if TYPE_CHECKING:
     from datagen.config import BackendConfig
 
-# options of a backend block that decide how the work is spread, not what the model answers
-_NOT_IN_KEY = ("workers", "threads")
+# options of a backend block that decide how the work is spread or reused, not what the model answers
+_NOT_IN_KEY = ("workers", "threads", "prefix_states")
 
 
 class CallStore:

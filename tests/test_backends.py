@@ -177,13 +177,47 @@ def test_llamacpp_reuses_shared_prompt_chunks_without_changing_text(embedded_bac
     back_to_back = [c[0].text for c in b.complete(prompts, params)]
     head = len(b.llm.tokenize(classify_prompt("").encode(), special=True)) - 8
     assert b.reused_tokens - before >= 3 * (head // b.chunk * b.chunk)  # prompts 2-4 reuse the header
-    from_scratch = []
+    assert from_scratch(b, prompts, params) == back_to_back
+
+
+def from_scratch(b, prompts: list[str], params: SamplingParams) -> list[str]:
+    """Each prompt's text evaluated with nothing reused (no saved state, the cache filled by other text)."""
+    states, b.prefix_states = b.prefix_states, 0
+    b.states.clear()
+    try:
+        texts = []
+        for i, prompt in enumerate(prompts):
+            b.complete(["Unrelated text that fills the cache."], SamplingParams(max_tokens=2))
+            reused = b.reused_tokens
+            texts.append(b.complete([prompt], params.shifted(i))[0][0].text)
+            assert b.reused_tokens == reused
+        return texts
+    finally:
+        b.prefix_states = states
+
+
+def test_llamacpp_saved_state_reuses_a_head_that_comes_back_after_other_prompts(embedded_backend):
+    """A head seen twice is saved; later prompts with it reuse its chunks even when other prompts ran in between
+    (a worker alternating classification and instance prompts), and sample what they would from scratch."""
+    from datagen.generators.helpers.self_instruct_text import classify_prompt
+
+    b = embedded_backend
+    b.states.clear()
+    b.recent.clear()
+    prompts = [classify_prompt(task) for task in ("Sort these numbers.", "Is this email spam?",
+                                                  "Write a haiku about snow.", "Name the capital of Peru.")]
+    params = SamplingParams(temperature=1.0, max_tokens=24, seed=11)
+    other = "Write a long story about a lighthouse keeper who finds a map in a bottle on a stormy night. " * 2
+    head = len(b.llm.tokenize(classify_prompt("").encode(), special=True)) - 8
+    interleaved, reused = [], []
     for i, prompt in enumerate(prompts):
-        b.complete(["Unrelated text that fills the cache."], SamplingParams(max_tokens=2))
-        reused = b.reused_tokens
-        from_scratch.append(b.complete([prompt], params.shifted(i))[0][0].text)
-        assert b.reused_tokens == reused
-    assert from_scratch == back_to_back
+        b.complete([other], SamplingParams(max_tokens=4))  # a different head takes the worker's cache
+        before = b.reused_tokens
+        interleaved.append(b.complete([prompt], params.shifted(i))[0][0].text)
+        reused.append(b.reused_tokens - before)
+    assert len(b.states) == 2  # the classification header and the other prompt, each saved when it came back
+    assert reused[:2] == [0, 0] and min(reused[2:]) >= head // b.chunk * b.chunk
+    assert from_scratch(b, prompts, params) == interleaved
 
 
 def test_llamacpp_two_single_thread_workers_match_one_two_thread_worker(embedded_backend):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, Sequence
 
 from datagen.backends.base import Backend, Completion, Messages, MissingExtra, SamplingParams
 from datagen.backends.chat_template import END_OF_TURN_TOKENS, render_template
@@ -12,14 +13,28 @@ from datagen.backends.embedded import resolve_model_path
 if TYPE_CHECKING:
     from datagen.config import BackendConfig
 
+
+def shared_prefix(a: Sequence[int], b: Sequence[int], limit: int | None = None) -> int:
+    """How many leading tokens `a` and `b` have in common (at most `limit`)."""
+    n = min(len(a), len(b), len(b) if limit is None else limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
 # Keep at least this share of memory free when choosing worker counts.
 _MEMORY_SHARE = 0.5
 
 # Prompts are evaluated in chunks of this many tokens, each starting at a multiple of it. A prompt then reuses the
-# cached KV rows of whole chunks it shares with the previous prompt: they were computed from the same tokens in
-# the same chunk shapes a fresh evaluation would use, so reuse saves work without changing any text
-# (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both).
+# cached KV rows of whole chunks it shares with the previous prompt, or with a saved state: they were computed from
+# the same tokens in the same chunk shapes a fresh evaluation would use, so reuse saves work without changing any
+# text (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both).
 PREFIX_CHUNK = 16
+# Saved states: a prompt head that comes back (a few-shot header, a system prompt) is kept as a state snapshot, so
+# that it is reused even when other prompts ran in between. On this CPU a prompt token costs about half a generated
+# token, and saving or loading a state costs tens of milliseconds.
+PREFIX_STATES = 8
+_RECENT_PROMPTS = 32  # a head is saved once it comes back within this many prompts
 
 
 class LlamaCppBackend(Backend):
@@ -44,7 +59,8 @@ class LlamaCppBackend(Backend):
         return workers, (threads if workers > 1 else None)
 
     def __init__(self, model: str = "embedded", n_ctx: int = 2048, threads: int | None = None,
-                 chat_template: str | None = None, prefix_chunk: int = PREFIX_CHUNK) -> None:
+                 chat_template: str | None = None, prefix_chunk: int = PREFIX_CHUNK,
+                 prefix_states: int = PREFIX_STATES) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -58,6 +74,9 @@ class LlamaCppBackend(Backend):
                          n_batch=prefix_chunk, n_ubatch=prefix_chunk, verbose=False)
         self.evaluated = 0  # prompt tokens of the last prompt: only whole chunks of these may be reused
         self.reused_tokens = 0
+        self.prefix_states = prefix_states
+        self.states: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # whole prompt chunks -> state, LRU first
+        self.recent: deque[list[int]] = deque(maxlen=_RECENT_PROMPTS)
         meta = self.llm.metadata
         self.template = chat_template or meta.get("tokenizer.chat_template")
         self.bos_text = self._token_text(self.llm.token_bos())
@@ -109,25 +128,46 @@ class LlamaCppBackend(Backend):
                     presence_penalty=params.presence_penalty,
                     grammar=grammar,
                 )
+                if j == 0:
+                    self._save_if_recurring(tokens)
                 choice, usage = out["choices"][0], out["usage"]
                 choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
                                           usage["prompt_tokens"], usage["completion_tokens"]))
             results.append(choices)
         return results
 
+    def _whole_chunks(self, shared: int) -> int:
+        return shared // self.chunk * self.chunk
+
     def _keep_shared_chunks(self, tokens: list[int]) -> None:
-        """Cut the KV cache back to the whole chunks `tokens` shares with the previous prompt. Generated tokens
-        were evaluated one at a time, so they are never reused, and at least one prompt token is left to evaluate
-        (the logits to sample from come from it)."""
-        cached = self.llm.input_ids
-        limit = min(self.llm.n_tokens, self.evaluated, len(tokens) - 1)
-        shared = 0
-        while shared < limit and cached[shared] == tokens[shared]:
-            shared += 1
-        keep = shared // self.chunk * self.chunk
+        """Cut the KV cache back to the whole chunks `tokens` shares with the previous prompt, or load the saved
+        state that shares more. Generated tokens were evaluated one at a time, so they are never reused, and at
+        least one prompt token is left to evaluate (the logits to sample from come from it)."""
+        limit = len(tokens) - 1
+        keep = self._whole_chunks(shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)], tokens,
+                                                limit))
+        best = max(self.states, key=lambda head: shared_prefix(head, tokens, limit), default=None)
+        if best is not None and self._whole_chunks(shared_prefix(best, tokens, limit)) > keep:
+            self.llm.load_state(self.states[best])
+            self.states.move_to_end(best)
+            keep = self._whole_chunks(shared_prefix(best, tokens, limit))
         self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
         self.evaluated = len(tokens)
         self.reused_tokens += keep
+
+    def _save_if_recurring(self, tokens: list[int]) -> None:
+        """Snapshot the state just evaluated when its head (two chunks or more) came in an earlier prompt too
+        and no saved state holds it yet: such a head is likely to come back again."""
+        head = tuple(tokens[:self._whole_chunks(len(tokens))])
+        recurring = max((shared_prefix(seen, head) for seen in self.recent), default=0)
+        self.recent.append(tokens)
+        if self.prefix_states <= 0 or self._whole_chunks(recurring) < 2 * self.chunk:
+            return
+        if any(shared_prefix(saved, head) >= self._whole_chunks(recurring) for saved in self.states):
+            return
+        self.states[head] = self.llm.save_state()
+        while len(self.states) > self.prefix_states:
+            self.states.popitem(last=False)
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
