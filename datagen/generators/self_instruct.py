@@ -6,8 +6,9 @@ Bootstrap mode (the reference method), per batch:
   2. parse, drop bad candidates (length, blacklisted words, punctuation / non-ASCII start, "Write a program",
      the cut-off last item), then drop those with ROUGE-L F1 > 0.7 against seeds + pool (in order);
   3. ask the model (few-shot, greedy) whether each new task is classification;
-  4. generate instances: output first (class label, then input) for classification, input first otherwise;
-     clean them; one record per instance.
+  4. generate instances: output first (class label, then input) for classification, input first otherwise,
+     after `instance_demos` seed tasks drawn once per kind and batch (the prompts share that head); clean them;
+     one record per instance.
 Alpaca mode (`mode: alpaca`): 3 seeds per prompt, the model writes up to 20 instruction/input/output triples at once.
 
 The machine pool holds the instructions that became records, so a resumed run rebuilds it from `history`.
@@ -212,38 +213,42 @@ class SelfInstruct(Generator):
         admitted = self._admit(candidates)
         ask_next(len(admitted))
         records, kept, todo = [], [], admitted
+        demos = self._instance_demos(rng) if admitted else {}
         while todo and len(records) < room:
             # expand only as many instructions as could still be needed (each gives at most max_instances); in
             # order and greedy, so chunking does not change the records
             needed = room - len(records)
             take = len(todo) if len(todo) * p.max_instances <= needed else -(-needed // p.max_instances)
             chunk, todo = todo[:take], todo[take:]
-            for (instruction, ids), is_cls, instances, demos in zip(chunk, *self._instances(chunk, rng)):
+            for (instruction, ids), is_cls, instances in zip(chunk, *self._instances(chunk, demos)):
                 if not instances:
                     continue
                 index = len(self.machine) + len(kept)
                 records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
-                                         instance_demos=demos) for inst in instances]
+                                         instance_demos=[d.id for d in demos[is_cls]]) for inst in instances]
                 kept.append(instruction)
         self.discard("beyond count (instruction not expanded)", len(todo))
         self._commit(size_before, kept, batch)
         return records
 
-    def _instances(self, admitted: list[tuple[str, list[str]]], rng: random.Random):
+    def _instance_demos(self, rng: random.Random) -> dict[bool, list[text.SeedTask]]:
+        """The seed tasks shown before every instance prompt of a batch, per kind (classification or not), as the
+        reference shows the same examples to every task: the prompts of a kind then share their head, which the
+        engine evaluates once. Drawn once per batch, so expanding it in chunks does not change them."""
+        demos = {}
+        for cls in (False, True):
+            pool = [s for s in self.seeds if s.instances and s.is_classification == cls] or \
+                   [s for s in self.seeds if s.instances]
+            demos[cls] = rng.sample(pool, min(self.params.instance_demos, len(pool)))
+        return demos
+
+    def _instances(self, admitted: list[tuple[str, list[str]]], demos: dict[bool, list[text.SeedTask]]):
         """Classification identification, then instance generation for each admitted instruction."""
         p = self.params
-        if not admitted:
-            return [], [], []
         greedy = SamplingParams(temperature=0.0, max_tokens=p.classify_max_tokens)
         answers = self.ctx.backend.complete([text.classify_prompt(i) for i, _ in admitted], greedy)
         is_cls = [text.parse_yes_no(a[0].text) is True for a in answers]
-        prompts, demo_ids = [], []
-        for (instruction, _), cls in zip(admitted, is_cls):
-            pool = [s for s in self.seeds if s.instances and s.is_classification == cls] or \
-                   [s for s in self.seeds if s.instances]
-            demos = rng.sample(pool, min(p.instance_demos, len(pool)))
-            prompts.append(text.instance_prompt(instruction, demos, cls))
-            demo_ids.append([d.id for d in demos])
+        prompts = [text.instance_prompt(task, demos[cls], cls) for (task, _), cls in zip(admitted, is_cls)]
         sampling = SamplingParams(temperature=p.instance_temperature, presence_penalty=p.instance_presence_penalty,
                                   max_tokens=p.instance_max_tokens, stop=("\nTask:",))
         cleaned = []
@@ -256,7 +261,7 @@ class SelfInstruct(Generator):
             for reason, n in [*unused.items(), *dropped.items()]:
                 self.discard(reason, n)
             cleaned.append(kept)
-        return is_cls, cleaned, demo_ids
+        return is_cls, cleaned
 
     # -- alpaca single step -------------------------------------------------------------------------
     def _alpaca(self, batch: int, rng: random.Random, room: int) -> list[Record]:
