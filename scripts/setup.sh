@@ -23,6 +23,12 @@ PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 # shellcheck disable=SC2086
 .venv/bin/python -c "import torch" 2>/dev/null || $PIP install $TORCH_SPEC
 # llama-cpp-python compiles from source the first time (about 5 minutes on 2 cores); pip caches the wheel.
+# It is built for this CPU but without AMX: some virtual machines list AMX in /proc/cpuinfo and then trap its
+# instructions (Illegal instruction when a model loads). Set CMAKE_ARGS yourself to build it otherwise.
+if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+  NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  export CMAKE_ARGS="-DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'"
+fi
 $PIP install -e ".${EXTRAS:+[$EXTRAS]}"
 
 if [ "$BROWSER" = 1 ] && ! command -v chromedriver >/dev/null; then
