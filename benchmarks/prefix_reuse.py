@@ -1,14 +1,16 @@
 """Does reusing a prompt's cached prefix change the text llama.cpp generates, and how much time does it save?
 
-Three jobs, answered one prompt after another in one process, greedy and sampled (temperature 0.8, one seed per
+Four jobs, answered one prompt after another in one process, greedy and sampled (temperature 0.8, one seed per
 prompt): the peer job (chat template, a shared system-prompt head), Self-Instruct's classification prompts (a long
-few-shot header shared by all) and Magpie (the same pre-query text every time). Four ways:
+few-shot header shared by all), the same classification prompts alternating with Self-Instruct instance prompts
+(two heads taking turns, as on a worker that classifies and expands) and Magpie (the same pre-query text every
+time). Four ways:
   scratch, 512        reset before each prompt, evaluate it in chunks of 512 (one chunk here)
   no reset, 512       llama-cpp-python's own behaviour (bare llama.cpp, distilabel): it keeps the cache of the
                       longest prefix shared with the previous call and evaluates the rest as one chunk
   scratch, 16         reset before each prompt, evaluate it in chunks of 16 tokens
-  datagen             the LlamaCpp backend: chunks of 16, and the whole chunks shared with the previous prompt are
-                      reused from the cache
+  datagen             the LlamaCpp backend: chunks of 16; the whole chunks shared with the previous prompt are
+                      reused from the cache, and those shared with a saved state (a head that came back) from it
 "differ" counts the answers that differ from the from-scratch answers in the same chunk size: 0 means the
 reuse does not change results. `datagen` should show 0; `no reset, 512` shows what naive reuse does.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 from generation import peer_prompts  # benchmarks/generation.py
 from save import saved  # benchmarks/save.py
@@ -32,6 +35,8 @@ def run(backend, prompts: list[str], way: str, temperature: float, max_tokens: i
     llm = backend.llm
     llm.reset()
     backend.evaluated = 0
+    backend.states.clear()
+    backend.recent.clear()
     texts, start = [], time.perf_counter()
     for seed, prompt in enumerate(prompts):
         if way == "datagen":
@@ -58,8 +63,8 @@ def main() -> None:
         engines = {512: LlamaCppBackend("embedded", prefix_chunk=512), 16: LlamaCppBackend("embedded")}
         print(f"max {args.max_tokens} new tokens, {args.prompts} prompts per job, one prompt at a time; "
               f"{engines[16].threads} threads, {os.cpu_count()} cores\n")
-        print("| job           | prompt tokens | shared head | decoding        | way           | differ   | seconds |")
-        print("|---------------|---------------|-------------|-----------------|---------------|----------|---------|")
+        print("| job            | prompt tokens | shared head | decoding        | way           | differ   | seconds |")
+        print("|----------------|---------------|-------------|-----------------|---------------|----------|---------|")
         for job, prompts in jobs(engines[16], args.prompts).items():
             tokens = [engines[16].llm.tokenize(p.encode(), special=True) for p in prompts]
             shared = next((i for i in range(min(map(len, tokens))) if len({t[i] for t in tokens}) > 1),
@@ -72,7 +77,7 @@ def main() -> None:
                     texts, seconds = run(engines[chunk], prompts, way, temperature, args.max_tokens)
                     reference.setdefault(chunk, texts)
                     differ = sum(a != b for a, b in zip(texts, reference[chunk]))
-                    print(f"| {job:<13} | {size} | {label:<15} | {way:<13} | {differ:>2} of {len(prompts):<2} "
+                    print(f"| {job:<14} | {size} | {label:<15} | {way:<13} | {differ:>2} of {len(prompts):<2} "
                           f"| {seconds:7.2f} |")
         for engine in engines.values():
             engine.close()
@@ -86,8 +91,12 @@ def jobs(backend, n: int) -> dict[str, list[str]]:
 
     chat = [raw(backend.render_chat([{"role": "user", "content": p}])) for p in peer_prompts(n)]
     classify = [text.classify_prompt(f"Task number {i}: {q}") for i, q in enumerate(peer_prompts(n))]
+    seeds = text.load_seed_tasks(Path(__file__).resolve().parents[1] / "seeds" / "self_instruct_seeds.jsonl")
+    demos = [s for s in seeds if s.instances and not s.is_classification][:2]
+    expand = [text.instance_prompt(q, demos, False) for q in peer_prompts(n)]
+    alternating = [p for pair in zip(classify, expand) for p in pair][:n]
     pre_query = raw(backend.render_chat([{"role": "user", "content": "SENTINEL"}]).split("SENTINEL")[0])
-    return {"peer job": chat, "SI classify": classify, "Magpie": [pre_query] * n}
+    return {"peer job": chat, "SI classify": classify, "SI alternating": alternating, "Magpie": [pre_query] * n}
 
 
 if __name__ == "__main__":
