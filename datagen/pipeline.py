@@ -286,6 +286,8 @@ class Runner:
                 continue
             results[name] = run_stage(name, block, self.folder.path, config=self.config, quiet=self.quiet,
                                       backends=self.backends)
+            if not self.quiet and results[name].get("headline"):
+                print("\n".join(results[name]["headline"]))  # the evaluate stage's `METRIC: base B tuned T n N`
         return results
 
     def close(self) -> None:

@@ -189,6 +189,7 @@ def test_small_base_experiment_trains_evaluates_and_the_tuned_model_stops(run_in
         assert main(["eval", str(result.path), "--model", str(tiny), "--folder", "eval-tiny",
                      "--no-ablations"]) == 0
     lines = printed.getvalue().strip().splitlines()
+    assert sum(line.startswith("trained_tasks_accuracy:") for line in lines) == 1  # printed once, last
     assert lines[-5].startswith("trained_tasks_accuracy: base ") and lines[-5].endswith(" n 8")
     assert [line.split(":")[0] for line in lines[-5:]] == ["trained_tasks_accuracy", "heldout_cluster_accuracy",
                                                           "ended_by_itself", "answered_not_continued",

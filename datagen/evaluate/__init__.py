@@ -127,9 +127,7 @@ class EvaluateStage(Stage):
                   f"records were written by the model under test and are not used as references",
                   f"- judge: {self._judge_note(metrics, judged)}"]
         report = write_report(metrics, out, header, config.get("summary", {}))
-        lines = headline(metrics, headline_judge=bool(p.judge_backend))
-        if not self.ctx.quiet:
-            print("\n".join(lines))
+        lines = headline(metrics, headline_judge=bool(p.judge_backend))  # printed by `datagen run` / `datagen eval`
         summary = {label: {k: v for k, v in m.items() if k in ("heldout", "stopped", "trained_accuracy",
                                                                   "heldout_cluster_accuracy")}
                    for label, m in metrics.items() if label in answers}
