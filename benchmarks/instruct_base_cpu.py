@@ -8,8 +8,8 @@ The pipeline scores the first 16 IFEval prompts, to stay within its 30 minutes o
 then scores base and tuned (no ablations) on all 541 official prompts with `datagen eval --folder eval-ifeval-all`
 and prints that report too.
 
-Needs `pip install -e '.[gemma]'` (Gemma terms of use) and ../shared/data. About 25 minutes on 2 CPU cores, and
-about 25 more with --ifeval-all.
+Needs `pip install -e '.[gemma]'` (Gemma terms of use) and ../shared/data. Under 30 minutes on 2 CPU cores;
+--ifeval-all adds about as much again (see benchmarks/results/instruct_base_cpu.md).
 
     python benchmarks/instruct_base_cpu.py [--ifeval-all] [--save]
 """

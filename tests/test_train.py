@@ -93,6 +93,21 @@ def test_packing_merges_examples_and_keeps_every_label(tiny, tmp_path):
     assert (batch["position_ids"][0] == 0).sum() > 1
 
 
+def test_initial_weights_depend_on_the_seed_only(tiny, tmp_path):
+    """LoRA weights are drawn from `seed`, whatever drew random numbers before (e.g. a GGUF dequantized first)."""
+    from datagen.train.trainer import build_trainer
+
+    def lora_weights(seed: int) -> dict:
+        trainer, _, _ = build_trainer(params(tiny, seed=seed), toy_records(4), [], tmp_path)
+        return {k: v.clone() for k, v in trainer.model.named_parameters() if "lora_A" in k}
+
+    first = lora_weights(1)
+    torch.rand(1000)  # other work drew random numbers in between
+    again, other = lora_weights(1), lora_weights(2)
+    assert first and all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
 def test_cpu_training_projects_only_labelled_positions_with_the_same_loss_and_gradients(tiny, tmp_path,
                                                                                         monkeypatch):
     import trl.trainer.utils as trl_utils

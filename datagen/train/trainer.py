@@ -39,9 +39,13 @@ def build_trainer(p: TrainParams, train: list[Record], val: list[Record], out: P
     """(SFTTrainer, tokenizer, facts): tokenized data with assistant-only labels, the model (LoRA-wrapped unless
     full fine-tuning), and TRL's trainer over them."""
     from peft import get_peft_model
+    from transformers import set_seed
     from trl import SFTTrainer
 
     tokenizer, added = load_tokenizer(p.model, p.chat_template, p.prompt_style)
+    # SFTTrainer seeds only when it is built, after the LoRA weights and any new embedding row are drawn: seed
+    # here, so they do not depend on what drew random numbers earlier in the process (a GGUF dequantized first)
+    set_seed(p.seed)
     train_on_all = not p.assistant_only_loss
     train_ds, counts = build_dataset(train, tokenizer, p.max_length, train_on_all, p.too_long)
     val_ds, val_counts = build_dataset(val, tokenizer, p.max_length, train_on_all, p.too_long) if val else (None, {})
