@@ -13,15 +13,6 @@ from datagen.backends.embedded import resolve_model_path
 if TYPE_CHECKING:
     from datagen.config import BackendConfig
 
-
-def shared_prefix(a: Sequence[int], b: Sequence[int], limit: int | None = None) -> int:
-    """How many leading tokens `a` and `b` have in common (at most `limit`)."""
-    n = min(len(a), len(b), len(b) if limit is None else limit)
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
 # Keep at least this share of memory free when choosing worker counts.
 _MEMORY_SHARE = 0.5
 
@@ -31,10 +22,19 @@ _MEMORY_SHARE = 0.5
 # text (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both).
 PREFIX_CHUNK = 16
 # Saved states: a prompt head that comes back (a few-shot header, a system prompt) is kept as a state snapshot, so
-# that it is reused even when other prompts ran in between. On this CPU a prompt token costs about half a generated
-# token, and saving or loading a state costs tens of milliseconds.
+# that it is reused even when other prompts ran in between. Saving or loading a state costs tens of milliseconds on a
+# 2-core CPU, far less than evaluating a few-shot header again.
 PREFIX_STATES = 8
 _RECENT_PROMPTS = 32  # a head is saved once it comes back within this many prompts
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int], limit: int | None = None) -> int:
+    """How many leading tokens `a` and `b` have in common (at most `limit`)."""
+    n = min(len(a), len(b), len(b) if limit is None else limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 class LlamaCppBackend(Backend):
@@ -146,11 +146,12 @@ class LlamaCppBackend(Backend):
         limit = len(tokens) - 1
         keep = self._whole_chunks(shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)], tokens,
                                                 limit))
-        best = max(self.states, key=lambda head: shared_prefix(head, tokens, limit), default=None)
-        if best is not None and self._whole_chunks(shared_prefix(best, tokens, limit)) > keep:
+        reach = {head: self._whole_chunks(shared_prefix(head, tokens, limit)) for head in self.states}
+        best = max(reach, key=reach.__getitem__, default=None)
+        if best is not None and reach[best] > keep:
             self.llm.load_state(self.states[best])
             self.states.move_to_end(best)
-            keep = self._whole_chunks(shared_prefix(best, tokens, limit))
+            keep = reach[best]
         self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
         self.evaluated = len(tokens)
         self.reused_tokens += keep
