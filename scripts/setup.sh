@@ -22,12 +22,19 @@ PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 
 # shellcheck disable=SC2086
 .venv/bin/python -c "import torch" 2>/dev/null || $PIP install $TORCH_SPEC
-# llama-cpp-python compiles from source the first time (about 5 minutes on 2 cores); pip caches the wheel.
-# It is built for this CPU but without AMX: some virtual machines list AMX in /proc/cpuinfo and then trap its
-# instructions (Illegal instruction when a model loads). Set CMAKE_ARGS yourself to build it otherwise.
+# llama-cpp-python compiles from source (about 5 minutes on 2 cores) for this CPU, so its wheel is kept in a cache
+# of our own, one folder per CPU feature set and CMAKE_ARGS: pip's wheel cache ignores both and hands a wheel built
+# on another CPU to this one ("Illegal instruction"). It is built without AMX: some virtual machines list AMX in
+# /proc/cpuinfo and then trap its instructions. Set CMAKE_ARGS yourself to build it otherwise.
 if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
   NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   export CMAKE_ARGS="-DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'"
+fi
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  LLAMA_REQ=$(.venv/bin/python scripts/llama_wheel_key.py --requirement)
+  LLAMA_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/datagen/llama-cpp-wheels/$(.venv/bin/python scripts/llama_wheel_key.py)"
+  $PIP wheel --no-cache-dir --no-deps --find-links "$LLAMA_WHEELS" -w "$LLAMA_WHEELS" "$LLAMA_REQ"
+  $PIP install --find-links "$LLAMA_WHEELS" "$LLAMA_REQ"
 fi
 $PIP install -e ".${EXTRAS:+[$EXTRAS]}"
 
