@@ -211,14 +211,18 @@ def make_generator(backend, count=6, seed=1, **params):
     return Bonito(BonitoParams(passages=str(SEEDS), id_field="id", **params), ctx)
 
 
-def test_work_items_are_a_deterministic_shuffle_of_the_grid():
-    gen = make_generator(None, count=200, task_types=["exqa", "qa"])
+def test_work_items_are_a_deterministic_shuffle_of_the_grid_with_each_passage_s_types_in_a_row():
+    gen = make_generator(None, count=200, task_types=["exqa", "qa", "ynqa"])
     items = gen.work_items()
     first_round = [(i, t) for i, t, r in items if r == 0]
-    assert len(first_round) == len(set(first_round)) == len(gen.load_passages()) * 2
+    assert len(first_round) == len(set(first_round)) == len(gen.load_passages()) * 3
+    passages = [i for i, _ in first_round]
+    assert passages[::3] == passages[1::3] == passages[2::3]  # one passage's types together: its head is shared
+    assert passages[::3] != sorted(passages[::3])
+    assert len({tuple(t for _, t in first_round[k:k + 3]) for k in range(0, len(first_round), 3)}) > 1
     assert items[len(first_round)][2] == 1  # a second round starts after the whole grid
-    assert make_generator(None, count=200, task_types=["exqa", "qa"]).work_items() == items
-    assert make_generator(None, count=200, seed=2, task_types=["exqa", "qa"]).work_items() != items
+    assert make_generator(None, count=200, task_types=["exqa", "qa", "ynqa"]).work_items() == items
+    assert make_generator(None, count=200, seed=2, task_types=["exqa", "qa", "ynqa"]).work_items() != items
 
 
 def test_auto_mode_uses_the_bonito_format_and_counts_discards():

@@ -1,7 +1,8 @@
 """Bonito-style text-to-task: turn unannotated passages into instruction/response records of 16 task types.
 
-Work items are passage x task type pairs, shuffled once per seed. Two prompt modes share one output contract,
-"task input <|pipe|> answer", and one rule: a reply is kept only when it splits into exactly two parts.
+Work items are passage x task type pairs: passages shuffled once per seed, each with all its task types in a row.
+Two prompt modes share one output contract, "task input <|pipe|> answer", and one rule: a reply is kept only when
+it splits into exactly two parts.
 - `bonito`: the Bonito model's own raw format (<|tasktype|> / <|context|> / <|task|>); the model writes the
   input with a {{context}} placeholder, which is replaced by the passage.
 - `instruct`: any chat model is asked for the same task type through a short prompt with one demonstration;
@@ -155,10 +156,16 @@ class Bonito(Generator):
         return self._passages
 
     def work_items(self) -> Sequence[WorkItem]:
-        """`count` items from the shuffled passage x task type grid; further rounds when count exceeds it."""
+        """`count` items from the passage x task type grid; further rounds when count exceeds it.
+
+        Passages come in a shuffled order, each with all its task types (also shuffled) in a row: prompts of one
+        passage then share their head up to the exercise type, so a worker reads the passage once, not once per
+        type. A run shorter than the grid covers count / len(task_types) passages."""
         if not hasattr(self, "_items"):
-            grid = [(i, t) for i in range(len(self.load_passages())) for t in self.types()]
-            random.Random(derive_seed(self.ctx.seed, self.ctx.name, "grid")).shuffle(grid)
+            rng = random.Random(derive_seed(self.ctx.seed, self.ctx.name, "grid"))
+            order = list(range(len(self.load_passages())))
+            rng.shuffle(order)
+            grid = [(i, t) for i in order for t in rng.sample(self.types(), len(self.types()))]
             self._items = [(*grid[k % len(grid)], k // len(grid)) for k in range(self.ctx.count)]
         return self._items
 
