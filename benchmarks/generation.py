@@ -8,13 +8,17 @@ tokens each. The prompts are written to a file that all three read. Rows:
   datagen default    `datagen run` with the answer generator and default backend settings (model load included)
   distilabel         the peer script's `distilabel` mode in PEER_PYTHON (model load included)
 
-    python benchmarks/generation.py [--prompts 128] [--peer-python /path/to/peer-venv/bin/python] [--save]
+Every setup runs `--rounds` times (3), the setups taking turns; the table gives the median and each round.
+
+    python benchmarks/generation.py [--prompts 128] [--peer-python /path/to/peer-venv/bin/python] [--rounds 3]
+                                    [--save]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--peer-python", help="python of a virtualenv with distilabel 1.5.3 (see the peer script)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run every setup this many times, taking turns; the table gives the median")
     parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
     with saved("generation", args.save), tempfile.TemporaryDirectory() as tmp:
@@ -69,22 +75,35 @@ def main() -> None:
         prompts_file = os.path.join(tmp, "prompts.json")
         Path(prompts_file).write_text(json.dumps(prompts))
 
-        rows = []  # (name, seconds, records, completion tokens)
-        bare = run_peer_script(sys.executable, "bare", prompts_file, len(prompts))
-        rows.append(("bare llama.cpp", bare["seconds"], bare["n"], bare["tokens"]))
-        rows.append(("datagen default", *datagen_default(prompts)))
+        def bare() -> tuple[float, int, int | None]:
+            out = run_peer_script(sys.executable, "bare", prompts_file, len(prompts))
+            return out["seconds"], out["n"], out["tokens"]
+
+        def peer() -> tuple[float, int, int | None]:
+            out = run_peer_script(args.peer_python, "distilabel", prompts_file, len(prompts))
+            return out["seconds"], out["rows"], None
+
+        setups = {"bare llama.cpp": bare, "datagen default": lambda: datagen_default(prompts)}
         if args.peer_python:
-            peer = run_peer_script(args.peer_python, "distilabel", prompts_file, len(prompts))
-            rows.append(("distilabel 1.5.3", peer["seconds"], peer["rows"], None))
+            setups["distilabel 1.5.3"] = peer
+        # the setups take turns, so a drift in this machine's speed reaches all of them alike
+        runs: dict[str, list[tuple[float, int, int | None]]] = {name: [] for name in setups}
+        for _ in range(args.rounds):
+            for name, run in setups.items():
+                runs[name].append(run())
 
         print(f"{len(prompts)} prompts (the peer script's), greedy, max {MAX_TOKENS} new tokens, "
-              f"embedded SmolLM2-135M (llama.cpp), {os.cpu_count()} cores\n")
-        print("| setup            | seconds | records | completion tokens | records/min |")
-        print("|------------------|---------|---------|-------------------|-------------|")
-        for name, seconds, records, tokens in rows:
+              f"embedded SmolLM2-135M (llama.cpp), {os.cpu_count()} cores; median of {args.rounds} rounds\n")
+        print("| setup            | seconds | records | completion tokens | records/min | each round (s)         |")
+        print("|------------------|---------|---------|-------------------|-------------|------------------------|")
+        per_min = {}
+        for name, done in runs.items():
+            seconds = statistics.median(s for s, _, _ in done)
+            _, records, tokens = done[0]
+            per_min[name] = records / seconds * 60
+            rounds = " ".join(f"{s:.2f}" for s, _, _ in done)
             print(f"| {name:<16} | {seconds:7.2f} | {records:7d} | {tokens if tokens is not None else 'n/a':>17} "
-                  f"| {records / seconds * 60:11.1f} |")
-        per_min = {name: records / seconds * 60 for name, seconds, records, _ in rows}
+                  f"| {per_min[name]:11.1f} | {rounds:<22} |")
         print(f"\nours/bare {per_min['datagen default'] / per_min['bare llama.cpp']:.2f}")
         if args.peer_python:
             print(f"ours/peer {per_min['datagen default'] / per_min['distilabel 1.5.3']:.2f}")

@@ -28,7 +28,7 @@ JOBS = {
     "magpie": ("magpie.yaml", 16),
     "self_instruct": ("self-instruct.yaml", 12),
     "evol_instruct": ("evol.yaml", 16),
-    "bonito": ("bonito.yaml", 12),
+    "bonito": ("bonito.yaml", 24),
     "answer": ("answer-cpu.yaml", 16),
     "templates": ("templates.yaml", 160),
     "identity": ("templates.yaml", 14),

@@ -48,11 +48,12 @@ def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators()
 
 @pytest.mark.slow
 def test_generation_benchmark_prints_bare_and_ours_on_the_same_prompts():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generation.py"), "--prompts", "4"],
-                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generation.py"), "--prompts", "4",
+                          "--rounds", "2"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     bare = next(line for line in lines if line.startswith("| bare llama.cpp"))
     ours = next(line for line in lines if line.startswith("| datagen default"))
     assert bare.split("|")[3].strip() == ours.split("|")[3].strip() == "4"  # records
+    assert len(bare.split("|")[6].split()) == len(ours.split("|")[6].split()) == 2  # each round's seconds
     assert lines[-1].startswith("ours/bare ") and float(lines[-1].split()[1]) > 0
