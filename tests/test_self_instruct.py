@@ -407,3 +407,29 @@ def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_
     monkeypatch.setattr(SelfInstruct, "ask_ahead", False)
     assert run("in-turn") == (records, shards) and not any(early)
     assert len(records) == 30 and all(s["prompt_tokens"] > 0 for s in shards)
+
+
+def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp_path, monkeypatch):
+    """Admitting 8 instructions at up to 2 instances each could fill a count of 12, so the next batch is not asked
+    then; once the first chunk has made fewer, the bound is tighter and it is asked early, with the same records."""
+    from datagen.generators.self_instruct import SelfInstruct
+
+    BACKENDS.register("scripted", ScriptedBackend)
+    real, early = SelfInstruct._ask, []
+
+    def spy(self, batch, room, ahead=None):
+        early.append(ahead is not None)
+        return real(self, batch, room, ahead)
+
+    def run(folder):
+        config = _config(tmp_path / folder, {"type": "scripted", "model": "scripted"}, count=12,
+                         prompts_per_batch=2, max_instances=2)
+        return [(r.id, r.metadata["pool_index"]) for r in RunFolder(run_pipeline(config, quiet=True).path).records()]
+
+    monkeypatch.setattr(SelfInstruct, "_ask", spy)
+    records = run("ahead")
+    assert any(early)
+    early.clear()
+    monkeypatch.setattr(SelfInstruct, "ask_ahead", False)
+    assert run("in-turn") == records and not any(early)
+    assert len(records) == 12

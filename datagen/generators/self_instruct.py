@@ -16,7 +16,8 @@ Nothing is generated beyond `count`: a batch that needs fewer records than `prom
 and instances are generated only for as many admitted instructions as could still be needed.
 
 Requests in flight: while batch N classifies and expands its instructions, the list prompts of batch N+1 are
-already being answered (when batch N cannot reach `count` on its own, so nothing is generated in vain). For that,
+already being answered, as soon as batch N cannot reach `count` on its own (checked when its instructions are
+admitted and again after each chunk of them is expanded), so nothing is generated in vain. For that,
 the prompts of batch N+1 show machine instructions of batches up to N-1: the pool they sample from lags one batch
 behind, always, so the records are the same whether or not a batch was asked for early. The ROUGE-L filter still
 admits in order, against every instruction kept before.
@@ -116,12 +117,13 @@ class SelfInstruct(Generator):
                 else:
                     asked, early = early or self._ask(batch, room), None
 
-                    def ask_next(admitted: int, batch=batch, room=room, idle=idle):
-                        """Start batch+1's list prompts when this batch cannot fill `count`: at most
-                        `admitted` instructions x max_instances records come from it."""
+                    def ask_next(at_most: int, batch=batch, room=room, idle=idle):
+                        """Start batch+1's list prompts (once) as soon as this batch cannot fill `count`: it
+                        makes at most `at_most` more records. Then batch+1 is sure to be needed, with room for
+                        all its prompts, so asking it early does not change what it asks."""
                         nonlocal early
-                        left = room - admitted * self.params.max_instances
-                        if self.ask_ahead and left >= self.params.prompts_per_batch and \
+                        left = room - at_most
+                        if early is None and self.ask_ahead and left >= self.params.prompts_per_batch and \
                                 idle + 1 < self.params.max_idle_batches:
                             early = self._ask(batch + 1, left, ahead)
                     records = self._bootstrap(batch, room, asked, ask_next)
@@ -198,7 +200,7 @@ class SelfInstruct(Generator):
     def _bootstrap(self, batch: int, room: int, asked: tuple[random.Random, list[list[str]], Future],
                    ask_next) -> list[Record]:
         """Parse the list answers, admit, then classify and expand the admitted instructions; `ask_next`
-        (admitted count) may start the next batch's list prompts meanwhile."""
+        (the most records this batch can still make) may start the next batch's list prompts meanwhile."""
         p, sampling = self.params, self.sampling(batch)
         rng, sources, answers = asked
         candidates = []
@@ -211,7 +213,7 @@ class SelfInstruct(Generator):
             candidates += [(item, ids) for item in items]
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
-        ask_next(len(admitted))
+        ask_next(len(admitted) * p.max_instances)
         records, kept, todo = [], [], admitted
         demos = self._instance_demos(rng) if admitted else {}
         while todo and len(records) < room:
@@ -227,6 +229,7 @@ class SelfInstruct(Generator):
                 records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
                                          instance_demos=[d.id for d in demos[is_cls]]) for inst in instances]
                 kept.append(instruction)
+            ask_next(len(records) + len(todo) * p.max_instances)  # a tighter bound after each chunk
         self.discard("beyond count (instruction not expanded)", len(todo))
         self._commit(size_before, kept, batch)
         return records
