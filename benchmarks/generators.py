@@ -1,6 +1,6 @@
 """Per-generator speed on the embedded SmolLM2-135M (llama.cpp, default backend settings).
 
-Each built-in generator runs once as configured in its example pipeline (pipelines/*.yaml, first generator block),
+Each built-in generator runs as configured in its example pipeline (pipelines/*.yaml, first generator block),
 with at least two batches and no filters, in a fresh run whose engine is loaded (and warmed with one short call
 per worker) before the clock starts, as the bare llama.cpp row of benchmarks/generation.py excludes model load.
 Columns:
@@ -8,14 +8,17 @@ Columns:
   records/min                      records generated over the run's generation wall time
   model share                      seconds inside backend complete()/chat() calls over that wall time
 Model-free generators (templates, identity, import) have no token columns. The last line is the slowest model
-generator's completion tokens/s over Magpie's.
+generator's completion tokens/s over Magpie's. With `--rounds N` every generator runs N times, the generators taking
+turns (so a drift in this machine's speed reaches all alike), and each cell is the median of its N values.
 
-    python benchmarks/generators.py [--save]
+    python benchmarks/generators.py [--rounds 1] [--save]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,25 +41,29 @@ MODEL_FREE = {"templates", "identity", "import"}
 
 
 class ModelClock:
-    """Adds up the seconds spent inside Backend.complete / Backend.chat (outermost call only)."""
+    """Adds up the seconds in which at least one Backend.complete / Backend.chat call is running: batches made side
+    by side overlap, and nested calls (chat inside complete) count once."""
 
     def __init__(self) -> None:
         from datagen.backends.base import Backend
 
-        self.seconds, self.depth = 0.0, 0
+        self.seconds, self.active, self.since, self.lock = 0.0, 0, 0.0, threading.Lock()
         for name in ("complete", "chat"):
             setattr(Backend, name, self._timed(getattr(Backend, name)))
 
     def _timed(self, method):
         def timed(backend, *args, **kwargs):
-            self.depth += 1
-            start = time.perf_counter()
+            with self.lock:
+                if self.active == 0:
+                    self.since = time.perf_counter()
+                self.active += 1
             try:
                 return method(backend, *args, **kwargs)
             finally:
-                self.depth -= 1
-                if self.depth == 0:
-                    self.seconds += time.perf_counter() - start
+                with self.lock:
+                    self.active -= 1
+                    if self.active == 0:
+                        self.seconds += time.perf_counter() - self.since
         return timed
 
 
@@ -91,8 +98,15 @@ def run_one(generator: str, clock: ModelClock) -> dict:
             "records_per_min": stats["generated"] / wall * 60, "model_share": clock.seconds / wall}
 
 
+def median_row(rows: list[dict]) -> dict:
+    """One generator's rounds -> the median of every number."""
+    return {key: statistics.median(r[key] for r in rows) if isinstance(value, (int, float)) and
+            not isinstance(value, bool) else value for key, value in rows[0].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=1, help="runs per generator, taking turns; medians")
     parser.add_argument("--save", action="store_true", help="also save the output in benchmarks/results/")
     args = parser.parse_args()
     with saved("generators", args.save):
@@ -100,15 +114,16 @@ def main() -> None:
 
         embedded_gguf().read_bytes()  # warm the page cache so the first row does not pay for the disk
         clock = ModelClock()
-        rows = [run_one(name, clock) for name in JOBS]
-        print("embedded SmolLM2-135M (llama.cpp), default backend settings, one fresh run per generator, "
-              "model load excluded\n")
+        runs = [[run_one(name, clock) for name in JOBS] for _ in range(args.rounds)]
+        rows = [median_row([r[i] for r in runs]) for i in range(len(JOBS))]
+        print("embedded SmolLM2-135M (llama.cpp), default backend settings, one fresh run per generator and round, "
+              f"model load excluded; median of {args.rounds} round(s)\n")
         print("| generator     | records | seconds | completion tok/s | prompt tok/s | records/min | model share |")
         print("|---------------|---------|---------|------------------|--------------|-------------|-------------|")
         for r in rows:
             tokens = (f"{r['completion_tps']:16.1f} | {r['prompt_tps']:12.1f}" if r["model"]
                       else f"{'model-free':>16} | {'-':>12}")
-            print(f"| {r['generator']:<13} | {r['records']:7d} | {r['wall']:7.1f} | {tokens} "
+            print(f"| {r['generator']:<13} | {r['records']:7g} | {r['wall']:7.1f} | {tokens} "
                   f"| {r['records_per_min']:11.1f} | {r['model_share']:10.0%} |")
         model_rows = [r for r in rows if r["model"]]
         slowest = min(model_rows, key=lambda r: r["completion_tps"])

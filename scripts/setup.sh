@@ -32,7 +32,7 @@ if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
 fi
 if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
   LLAMA_REQ=$(.venv/bin/python scripts/llama_wheel_key.py --requirement)
-  LLAMA_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/datagen/llama-cpp-wheels/$(.venv/bin/python scripts/llama_wheel_key.py)"
+  LLAMA_WHEELS="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/datagen/llama-cpp-wheels/$(.venv/bin/python scripts/llama_wheel_key.py)"
   $PIP wheel --no-cache-dir --no-deps --find-links "$LLAMA_WHEELS" -w "$LLAMA_WHEELS" "$LLAMA_REQ"
   $PIP install --find-links "$LLAMA_WHEELS" "$LLAMA_REQ"
 fi

@@ -21,6 +21,15 @@ def test_gpu_check_says_clearly_when_there_is_no_cuda():
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+def test_generators_table_cells_are_medians_of_the_rounds():
+    import generators
+
+    rounds = [{"generator": "bonito", "model": True, "records": n, "completion_tps": tps}
+              for n, tps in ((4, 30.0), (6, 50.0), (5, 20.0))]
+    assert generators.median_row(rounds) == {"generator": "bonito", "model": True, "records": 5,
+                                             "completion_tps": 30.0}
+
+
 def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators():
     import generators
 
@@ -44,6 +53,20 @@ def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators()
 
     Slow("slow").complete(["a", "b"], SamplingParams())
     assert 0.05 <= clock.seconds < 1
+
+    # two calls side by side, the second starting while the first runs: the time either runs counts once
+    import threading
+    import time
+
+    clock.seconds = 0.0
+    calls = [threading.Thread(target=lambda: [Slow("slow").complete(["a"], SamplingParams()) for _ in range(4)])
+             for _ in range(2)]
+    calls[0].start()
+    time.sleep(0.1)
+    calls[1].start()
+    for call in calls:
+        call.join()
+    assert 0.28 <= clock.seconds < 0.6
 
 
 @pytest.mark.slow
