@@ -162,10 +162,10 @@ class Bonito(Generator):
         passage then share their head up to the exercise type, so a worker reads the passage once, not once per
         type. A run shorter than the grid covers count / len(task_types) passages."""
         if not hasattr(self, "_items"):
-            rng = random.Random(derive_seed(self.ctx.seed, self.ctx.name, "grid"))
+            rng, types = random.Random(derive_seed(self.ctx.seed, self.ctx.name, "grid")), self.types()
             order = list(range(len(self.load_passages())))
             rng.shuffle(order)
-            grid = [(i, t) for i in order for t in rng.sample(self.types(), len(self.types()))]
+            grid = [(i, t) for i in order for t in rng.sample(types, len(types))]
             self._items = [(*grid[k % len(grid)], k // len(grid)) for k in range(self.ctx.count)]
         return self._items
 
