@@ -375,20 +375,31 @@ def test_classifier_answers_yes_or_no_on_real_model(embedded_backend, seeds):
     assert answers[-1] is False  # the small model leans to "No"; a plain writing task must never be "Yes"
 
 
-def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_path, monkeypatch):
-    """Batch N+1's list prompts go out while batch N expands its instructions; asking them early or in turn
-    gives the same records, and each shard counts the tokens of the prompts whose answers it used."""
+@pytest.fixture
+def asked_early(monkeypatch):
+    """Spies on SelfInstruct._ask: one entry per batch asked, True when it was asked early (in the background)."""
     from datagen.generators.self_instruct import SelfInstruct
 
     BACKENDS.register("scripted", ScriptedBackend)
-    real, early, sent = SelfInstruct._ask, [], []
-    complete = ScriptedBackend._complete
-    monkeypatch.setattr(ScriptedBackend, "_complete",
-                        lambda self, prompts, params: sent.append(len(prompts)) or complete(self, prompts, params))
+    real, early = SelfInstruct._ask, []
 
     def spy(self, batch, room, ahead=None):
         early.append(ahead is not None)
         return real(self, batch, room, ahead)
+
+    monkeypatch.setattr(SelfInstruct, "_ask", spy)
+    return early
+
+
+def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_path, monkeypatch, asked_early):
+    """Batch N+1's list prompts go out while batch N expands its instructions; asking them early or in turn
+    gives the same records, and each shard counts the tokens of the prompts whose answers it used."""
+    from datagen.generators.self_instruct import SelfInstruct
+
+    early, sent = asked_early, []
+    complete = ScriptedBackend._complete
+    monkeypatch.setattr(ScriptedBackend, "_complete",
+                        lambda self, prompts, params: sent.append(len(prompts)) or complete(self, prompts, params))
 
     def run(folder):
         config = _config(tmp_path / folder, {"type": "scripted", "model": "scripted"}, count=30,
@@ -398,7 +409,6 @@ def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_
                   for s in RunFolder(path).shard_stats()]
         return [(r.id, r.metadata["pool_index"]) for r in RunFolder(path).records()], shards
 
-    monkeypatch.setattr(SelfInstruct, "_ask", spy)
     records, shards = run("ahead")
     assert sum(early) >= 3
     # every prompt sent is counted once, by some shard (the scripted engine counts 10 tokens a prompt)
@@ -409,24 +419,18 @@ def test_next_batch_is_asked_early_without_changing_records_or_token_counts(tmp_
     assert len(records) == 30 and all(s["prompt_tokens"] > 0 for s in shards)
 
 
-def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp_path, monkeypatch):
+def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp_path, monkeypatch, asked_early):
     """Admitting 8 instructions at up to 2 instances each could fill a count of 12, so the next batch is not asked
     then; once the first chunk has made fewer, the bound is tighter and it is asked early, with the same records."""
     from datagen.generators.self_instruct import SelfInstruct
 
-    BACKENDS.register("scripted", ScriptedBackend)
-    real, early = SelfInstruct._ask, []
-
-    def spy(self, batch, room, ahead=None):
-        early.append(ahead is not None)
-        return real(self, batch, room, ahead)
+    early = asked_early
 
     def run(folder):
         config = _config(tmp_path / folder, {"type": "scripted", "model": "scripted"}, count=12,
                          prompts_per_batch=2, max_instances=2)
         return [(r.id, r.metadata["pool_index"]) for r in RunFolder(run_pipeline(config, quiet=True).path).records()]
 
-    monkeypatch.setattr(SelfInstruct, "_ask", spy)
     records = run("ahead")
     assert any(early)
     early.clear()
