@@ -35,8 +35,7 @@ def run(backend, prompts: list[str], way: str, temperature: float, max_tokens: i
     llm = backend.llm
     llm.reset()
     backend.evaluated = 0
-    backend.states.clear()
-    backend.recent.clear()
+    backend.forget_states()
     texts, start = [], time.perf_counter()
     for seed, prompt in enumerate(prompts):
         if way == "datagen":

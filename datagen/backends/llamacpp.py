@@ -26,6 +26,9 @@ PREFIX_CHUNK = 16
 # 2-core CPU, far less than evaluating a few-shot header again.
 PREFIX_STATES = 8
 _RECENT_PROMPTS = 32  # a head is saved once it comes back within this many prompts
+# Every new head (two chunks or more) is also kept on trial, in a few slots of its own: a header seen once on a
+# worker, then pushed out of the cache by other prompts, is not evaluated twice before it counts as recurring.
+_TRIAL_STATES = 4
 
 
 def shared_prefix(a: Sequence[int], b: Sequence[int], limit: int | None = None) -> int:
@@ -76,6 +79,7 @@ class LlamaCppBackend(Backend):
         self.reused_tokens = 0
         self.prefix_states = prefix_states
         self.states: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # whole prompt chunks -> state, LRU first
+        self.trial: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # heads seen once, oldest first
         self.recent: deque[list[int]] = deque(maxlen=_RECENT_PROMPTS)
         meta = self.llm.metadata
         self.template = chat_template or meta.get("tokenizer.chat_template")
@@ -146,11 +150,14 @@ class LlamaCppBackend(Backend):
         limit = len(tokens) - 1
         keep = self._whole_chunks(shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)], tokens,
                                                 limit))
-        reach = {head: self._whole_chunks(shared_prefix(head, tokens, limit)) for head in self.states}
+        reach = {head: self._whole_chunks(shared_prefix(head, tokens, limit)) for head in (*self.states, *self.trial)}
         best = max(reach, key=reach.__getitem__, default=None)
         if best is not None and reach[best] > keep:
+            if best in self.trial:  # it came back: it is a saved state now
+                self.states[best] = self.trial.pop(best)
             self.llm.load_state(self.states[best])
             self.states.move_to_end(best)
+            self._evict()
             keep = reach[best]
         self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
         self.evaluated = len(tokens)
@@ -158,15 +165,33 @@ class LlamaCppBackend(Backend):
 
     def _save_if_recurring(self, tokens: list[int]) -> None:
         """Snapshot the state just evaluated when its head (two chunks or more) came in an earlier prompt too
-        and no saved state holds it yet: such a head is likely to come back again."""
+        and no saved state holds it yet: such a head is likely to come back again. A head seen for the first time
+        is kept on trial."""
         head = tuple(tokens[:self._whole_chunks(len(tokens))])
-        recurring = max((shared_prefix(seen, head) for seen in self.recent), default=0)
+        recurring = self._whole_chunks(max((shared_prefix(seen, head) for seen in self.recent), default=0))
         self.recent.append(tokens)
-        if self.prefix_states <= 0 or self._whole_chunks(recurring) < 2 * self.chunk:
+        if self.prefix_states <= 0 or len(head) < 2 * self.chunk:
             return
-        if any(shared_prefix(saved, head) >= self._whole_chunks(recurring) for saved in self.states):
+        if recurring < 2 * self.chunk:
+            self.trial[head] = self.llm.save_state()
+            while len(self.trial) > _TRIAL_STATES:
+                self.trial.popitem(last=False)
             return
-        self.states[head] = self.llm.save_state()
+        holder = next((saved for saved in (*self.states, *self.trial) if shared_prefix(saved, head) >= recurring),
+                      None)
+        if holder is None:
+            self.states[head] = self.llm.save_state()
+        elif holder in self.trial:  # it came back: it is a saved state now
+            self.states[holder] = self.trial.pop(holder)
+        self._evict()
+
+    def forget_states(self) -> None:
+        """Drop every saved state and the memory of recent prompts (tests and benchmarks start clean)."""
+        self.states.clear()
+        self.trial.clear()
+        self.recent.clear()
+
+    def _evict(self) -> None:
         while len(self.states) > self.prefix_states:
             self.states.popitem(last=False)
 
