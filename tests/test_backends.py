@@ -220,6 +220,47 @@ def test_llamacpp_saved_state_reuses_a_head_that_comes_back_after_other_prompts(
     assert from_scratch(b, prompts, params) == interleaved
 
 
+def _queue_with(heads: list[str], workers: int = 2):
+    from datagen.backends.pool import _Queue, _Slice
+
+    queue = _Queue(workers)
+    queue.put([_Slice("_complete", (), head) for head in heads])
+    return queue
+
+
+def test_pool_queue_sends_a_head_where_it_was_evaluated_and_new_heads_elsewhere():
+    """Two passages of two prompts each, as Bonito asks them: each worker keeps to one passage, so no passage is
+    evaluated on both workers (first come, first served would give each worker one prompt of each)."""
+    a, b = "Passage: bees make honey in the hive.\nType: ", "Passage: rivers carry silt to the sea.\nType: "
+    queue = _queue_with([a + "qa", a + "ynqa", b + "qa", b + "ynqa"])
+    assert queue.take(0).head == a + "qa"
+    assert queue.take(1).head == b + "qa"  # not the other prompt of the passage worker 0 is reading
+    assert queue.take(1).head == b + "ynqa"
+    assert queue.take(0).head == a + "ynqa"
+
+
+def test_pool_queue_serves_the_oldest_first_and_looks_only_a_few_slices_ahead():
+    from datagen.backends.pool import _WINDOW, _Slice
+
+    queue = _queue_with([f"prompt {i}" for i in range(3)])
+    assert [queue.take(i % 2).head for i in range(3)] == ["prompt 0", "prompt 1", "prompt 2"]  # nothing shared
+    queue.recent[0].append("same head, far behind")
+    queue.put([_Slice("_complete", (), f"other {i}") for i in range(2 * _WINDOW)])
+    queue.put([_Slice("_complete", (), "same head, far behind: take me")])
+    assert queue.take(0).head == "other 0"  # the matching slice is beyond the window: the oldest goes first
+
+
+def test_pool_queue_close_hands_back_what_waits_and_wakes_the_feeders():
+    import threading
+
+    queue = _queue_with([])
+    taken = []
+    feeder = threading.Thread(target=lambda: taken.append(queue.take(0)))
+    feeder.start()
+    assert queue.close() == [] and (feeder.join(5) or not feeder.is_alive()) and taken == [None]
+    assert [s.head for s in _queue_with(["left"]).close()] == ["left"]
+
+
 def test_llamacpp_two_single_thread_workers_match_one_two_thread_worker(embedded_backend):
     """Sampled text does not depend on how the cores are split: 2 workers x 1 thread (the CPU default) give what
     1 worker x 2 threads (the shared test engine) gives, input by input."""
