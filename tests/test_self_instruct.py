@@ -262,6 +262,19 @@ def test_resume_rebuilds_the_pool_exactly(tmp_path):
     assert [(r.id, r.metadata["pool_index"]) for r in RunFolder(first.path).records()] == before
 
 
+def test_instance_demos_are_drawn_once_per_run(tmp_path):
+    """As the reference shows every task one fixed set of examples, each kind's instance prompts of the whole run
+    show the same seed tasks (their shared head is then evaluated once per worker, not once per batch)."""
+    BACKENDS.register("scripted", ScriptedBackend)
+    result = run_pipeline(_config(tmp_path, {"type": "scripted", "model": "scripted"}, count=40,
+                                  prompts_per_batch=2), quiet=True)
+    records = list(RunFolder(result.path).records())
+    assert len({r.provenance.batch for r in records}) >= 3
+    for kind in (True, False):
+        shown = {tuple(r.metadata["instance_demos"]) for r in records if r.metadata["is_classification"] is kind}
+        assert len(shown) == 1, kind
+
+
 class CountingScript(ScriptedBackend):
     """Counts the list-continuation and instance-generation prompts it is sent."""
 

@@ -7,8 +7,9 @@ Bootstrap mode (the reference method), per batch:
      the cut-off last item), then drop those with ROUGE-L F1 > 0.7 against seeds + pool (in order);
   3. ask the model (few-shot, greedy) whether each new task is classification;
   4. generate instances: output first (class label, then input) for classification, input first otherwise,
-     after `instance_demos` seed tasks drawn once per kind and batch (the prompts share that head); clean them;
-     one record per instance.
+     after `instance_demos` seed tasks of that kind, drawn once for the whole run (the reference shows every task
+     one fixed set of examples; the prompts of a kind share that head, which each worker evaluates once); clean
+     them; one record per instance.
 Alpaca mode (`mode: alpaca`): 3 seeds per prompt, the model writes up to 20 instruction/input/output triples at once.
 
 The machine pool holds the instructions that became records, so a resumed run rebuilds it from `history`.
@@ -33,7 +34,7 @@ from pydantic import Field
 
 from datagen.backends.base import Completion, SamplingParams, counted_apart
 from datagen.generators.helpers import self_instruct_text as text
-from datagen.generators.base import Generator, GeneratorParams
+from datagen.generators.base import Generator, GeneratorParams, derive_seed
 from datagen.records import Record, make_record
 from datagen.rouge import RougePool
 
@@ -99,6 +100,7 @@ class SelfInstruct(Generator):
         self.rouge = RougePool([s.instruction for s in self.seeds] + self.machine,
                                threshold=self.params.similarity_threshold)
         self.emitted = len(history)
+        self.demos = self._instance_demos(random.Random(derive_seed(self.ctx.seed, self.ctx.name, "instance demos")))
 
     def _visible(self, batch: int) -> list[str]:
         """The pool a batch's list prompts sample from: instructions added up to two batches before it."""
@@ -173,10 +175,10 @@ class SelfInstruct(Generator):
 
     # -- bootstrap ----------------------------------------------------------------------------------
     def _ask(self, batch: int, room: int, ahead: ThreadPoolExecutor | None = None
-             ) -> tuple[random.Random, list[list[str]], Future]:
+             ) -> tuple[list[list[str]], Future]:
         """Build a batch's list prompts (fewer than `prompts_per_batch` only when fewer records are needed: a
         prompt is counted on for at least one) and send them, in the background when `ahead` is given. Returns
-        the batch's rng (its instance demos are drawn from it next), the seed ids per prompt and the answers."""
+        the seed ids per prompt and the answers."""
         p, rng = self.params, self.ctx.rng(batch)
         visible = self._visible(batch)
         prompts, sources = [], []
@@ -195,14 +197,14 @@ class SelfInstruct(Generator):
             answers.set_result(call())
         else:
             answers = ahead.submit(call)
-        return rng, sources, answers
+        return sources, answers
 
-    def _bootstrap(self, batch: int, room: int, asked: tuple[random.Random, list[list[str]], Future],
+    def _bootstrap(self, batch: int, room: int, asked: tuple[list[list[str]], Future],
                    ask_next) -> list[Record]:
         """Parse the list answers, admit, then classify and expand the admitted instructions; `ask_next`
         (the most records this batch can still make) may start the next batch's list prompts meanwhile."""
         p, sampling = self.params, self.sampling(batch)
-        rng, sources, answers = asked
+        sources, answers = asked
         candidates = []
         replies: list[list[Completion]]
         replies, used = answers.result()
@@ -214,8 +216,7 @@ class SelfInstruct(Generator):
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
         ask_next(len(admitted) * p.max_instances)
-        records, kept, todo = [], [], admitted
-        demos = self._instance_demos(rng) if admitted else {}
+        records, kept, todo, demos = [], [], admitted, self.demos
         while todo and len(records) < room:
             # expand only as many instructions as could still be needed (each gives at most max_instances); in
             # order and greedy, so chunking does not change the records
@@ -235,9 +236,7 @@ class SelfInstruct(Generator):
         return records
 
     def _instance_demos(self, rng: random.Random) -> dict[bool, list[text.SeedTask]]:
-        """The seed tasks shown before every instance prompt of a batch, per kind (classification or not), as the
-        reference shows the same examples to every task: the prompts of a kind then share their head, which the
-        engine evaluates once. Drawn once per batch, so expanding it in chunks does not change them."""
+        """The seed tasks shown before every instance prompt of the run, per kind (classification or not)."""
         demos = {}
         for cls in (False, True):
             pool = [s for s in self.seeds if s.instances and s.is_classification == cls] or \
