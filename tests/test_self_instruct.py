@@ -275,6 +275,24 @@ def test_instance_demos_are_drawn_once_per_run(tmp_path):
         assert len(shown) == 1, kind
 
 
+class ClassifyParams(ScriptedBackend):
+    """Keeps the sampling settings of the classification prompts."""
+
+    seen: list[SamplingParams] = []
+
+    def _complete(self, prompts, params):
+        if prompts and prompts[0].endswith("Is it classification?"):
+            ClassifyParams.seen.append(params)
+        return super()._complete(prompts, params)
+
+
+def test_classification_is_asked_greedy_for_three_tokens_ending_at_a_line_break(tmp_path):
+    BACKENDS.register("scripted-classify", ClassifyParams)
+    run_pipeline(_config(tmp_path, {"type": "scripted-classify", "model": "scripted"}, count=4), quiet=True)
+    assert ClassifyParams.seen and all(p.temperature == 0 and p.max_tokens == 3 and set(p.stop) == {"\n", "Task"}
+                                       for p in ClassifyParams.seen)
+
+
 class CountingScript(ScriptedBackend):
     """Counts the list-continuation and instance-generation prompts it is sent."""
 

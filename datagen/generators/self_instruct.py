@@ -5,7 +5,7 @@ Bootstrap mode (the reference method), per batch:
      the pool is empty), shuffled; the model continues the list;
   2. parse, drop bad candidates (length, blacklisted words, punctuation / non-ASCII start, "Write a program",
      the cut-off last item), then drop those with ROUGE-L F1 > 0.7 against seeds + pool (in order);
-  3. ask the model (few-shot, greedy) whether each new task is classification;
+  3. ask the model (few-shot, greedy, up to 3 tokens ending at a line break) whether each new task is classification;
   4. generate instances: output first (class label, then input) for classification, input first otherwise,
      after `instance_demos` seed tasks of that kind, drawn once for the whole run (the reference shows every task
      one fixed set of examples; the prompts of a kind share that head, which each worker evaluates once); clean
@@ -247,7 +247,8 @@ class SelfInstruct(Generator):
     def _instances(self, admitted: list[tuple[str, list[str]]], demos: dict[bool, list[text.SeedTask]]):
         """Classification identification, then instance generation for each admitted instruction."""
         p = self.params
-        greedy = SamplingParams(temperature=0.0, max_tokens=p.classify_max_tokens)
+        # greedy, ending at a line break or a next "Task", as the reference asks
+        greedy = SamplingParams(temperature=0.0, max_tokens=p.classify_max_tokens, stop=("\n", "Task"))
         answers = self.ctx.backend.complete([text.classify_prompt(i) for i, _ in admitted], greedy)
         is_cls = [text.parse_yes_no(a[0].text) is True for a in answers]
         prompts = [text.instance_prompt(task, demos[cls], cls) for (task, _), cls in zip(admitted, is_cls)]
