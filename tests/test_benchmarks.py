@@ -80,3 +80,15 @@ def test_generation_benchmark_prints_bare_and_ours_on_the_same_prompts():
     assert bare.split("|")[3].strip() == ours.split("|")[3].strip() == "4"  # records
     assert len(bare.split("|")[6].split()) == len(ours.split("|")[6].split()) == 2  # each round's seconds
     assert lines[-1].startswith("ours/bare ") and float(lines[-1].split()[1]) > 0
+
+
+def test_read_write_speed_prints_both_speeds_and_their_ratio():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "read_write_speed.py"), "--rounds", "1"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split("|")[1].strip(): float(line.split("|")[3]) for line in out.stdout.splitlines()
+            if line.startswith("| read") or line.startswith("| write")}
+    read, write = rows["read a prompt (empty cache)"], rows["write (one token at a time)"]
+    assert read > 0 and write > 0
+    last = out.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "read/write" and abs(float(last[1]) - read / write) < 0.05  # the cells are rounded to 0.1
