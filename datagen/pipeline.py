@@ -257,7 +257,7 @@ class Runner:
             "generated": len(records), "kept": len(kept), "rejected": len(rejected),
             "discarded": made["discarded"], "flagged": made["flagged"], "filters": funnel,
             "prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens,
-            "finish_unknown": used.unknown_finish,
+            "cached_prompt_tokens": used.cached_prompt_tokens, "finish_unknown": used.unknown_finish,
             "filter_tokens": filtering.prompt_tokens + filtering.completion_tokens,
             "seconds": round(made["seconds"], 4), "filter_seconds": round(time.perf_counter() - started, 4),
             "cache_calls": used.cache_asked, "cache_hits": used.cache_hits,

@@ -391,8 +391,9 @@ class RunFolder:
                                              for f in filter_order}
         for s in self.shard_stats():
             g = gens[s["generator"]]
-            for key in ("generated", "kept", "rejected", "prompt_tokens", "completion_tokens", "filter_tokens",
-                        "finish_unknown", "cache_calls", "cache_hits", "filter_cache_calls", "filter_cache_hits"):
+            for key in ("generated", "kept", "rejected", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
+                        "filter_tokens", "finish_unknown", "cache_calls", "cache_hits", "filter_cache_calls",
+                        "filter_cache_hits"):
                 g[key] += s.get(key, 0)
             g["batches"] += 1
             g["seconds"] += s.get("seconds", 0.0)

@@ -174,7 +174,9 @@ def test_llamacpp_reuses_shared_prompt_chunks_without_changing_text(embedded_bac
     params = SamplingParams(temperature=1.0, max_tokens=24, seed=11)
     b.complete(["Unrelated text that fills the cache."], SamplingParams(max_tokens=2))
     before = b.reused_tokens
-    back_to_back = [c[0].text for c in b.complete(prompts, params)]
+    answers = b.complete(prompts, params)
+    back_to_back = [c[0].text for c in answers]
+    assert sum(c[0].cached_tokens for c in answers) == b.reused_tokens - before  # reported with each answer
     head = len(b.llm.tokenize(classify_prompt("").encode(), special=True)) - 8
     assert b.reused_tokens - before >= 3 * (head // b.chunk * b.chunk)  # prompts 2-4 reuse the header
     assert from_scratch(b, prompts, params) == back_to_back
@@ -218,6 +220,18 @@ def test_llamacpp_saved_state_reuses_a_head_that_comes_back_after_other_prompts(
     assert len(b.states) == 2  # the classification header and the other prompt, each kept once it came back
     assert reused[0] == 0 and min(reused[1:]) >= head // b.chunk * b.chunk
     assert from_scratch(b, prompts, params) == interleaved
+
+
+def test_openai_answers_report_the_cached_prompt_tokens_the_server_gives():
+    from types import SimpleNamespace as NS
+
+    from datagen.backends.openai import OpenAIBackend
+
+    usage = NS(prompt_tokens=40, completion_tokens=6, prompt_tokens_details=NS(cached_tokens=32))
+    response = NS(usage=usage, choices=[NS(finish_reason="stop")])
+    assert [(c.prompt_tokens, c.cached_tokens) for c in OpenAIBackend._completions(response, ["hi"])] == [(40, 32)]
+    usage.prompt_tokens_details = None  # servers that do not say
+    assert OpenAIBackend._completions(response, ["hi"])[0].cached_tokens == 0
 
 
 def _queue_with(heads: list[str], workers: int = 2):

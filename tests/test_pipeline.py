@@ -328,7 +328,7 @@ def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_
                 SlowEcho.active -= 1
             # an empty answer (discarded by the generator) for every instruction that mentions a number
             return [[Completion("" if any(ch.isdigit() for ch in c[-1]["content"]) else "ok " * 3, "stop",
-                                len(c[-1]["content"]), 3)] for c in conversations]
+                                len(c[-1]["content"]), 3, cached_tokens=2)] for c in conversations]
 
     BACKENDS.register("slow-echo", SlowEcho)
     instructions = [f"Question {i}" if i % 3 == 0 else f"Say something about topic {'abcdefgh'[i]}"
@@ -346,6 +346,8 @@ def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_
         empty = sum(any(ch.isdigit() for ch in text) for text in batch)
         assert s["discarded"] == ({"empty response": empty} if empty else {})
         assert s["completion_tokens"] == 3 * 2 and s["prompt_tokens"] == sum(map(len, batch))
+        assert s["cached_prompt_tokens"] == 2 * 2
+    assert folder.summarize([])["generators"]["answer"]["cached_prompt_tokens"] == 8 * 2
     assert [r.instruction for r in folder.records()] == [t for t in instructions if not any(c.isdigit() for c in t)]
 
 

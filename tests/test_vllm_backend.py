@@ -20,6 +20,7 @@ class FakeOutput:
 class FakeRequest:
     prompt_token_ids: list
     outputs: list = field(default_factory=list)
+    num_cached_tokens: int | None = 2  # prefix-cache hits, as vLLM's RequestOutput reports them
 
 
 FINISH = {"reason": "stop"}  # what the stand-in engine reports as finish reason
@@ -76,6 +77,7 @@ def test_whole_batch_goes_to_one_engine_call_with_per_request_seeds(fake_vllm):
     assert inputs[0]["prompt_token_ids"] == tokenizer("first prompt")["input_ids"]
     assert [len(r) for r in results] == [2, 2, 2] and results[1][1].text.startswith("answer 1")
     assert results[0][0].prompt_tokens == len(inputs[0]["prompt_token_ids"]) and results[0][0].completion_tokens == 3
+    assert results[0][0].cached_tokens == 2
 
 
 def test_rendered_chat_prompt_gets_no_second_bos(fake_vllm):

@@ -69,6 +69,9 @@ class Completion:
     finish_reason: Literal["stop", "length"] | str | None = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # of prompt_tokens, those the engine took from its cache of earlier prompts instead of reading them (0: none,
+    # or the engine does not say)
+    cached_tokens: int = 0
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, taken from the engine's cache (see Completion)
     calls: int = 0
     unknown_finish: int = 0  # completions whose engine gave no finish reason
     cache_asked: int = 0  # inputs a call cache was asked for
@@ -90,6 +94,7 @@ class Usage:
                 for choices in results:
                     # all n choices share one prompt
                     usage.prompt_tokens += choices[0].prompt_tokens if choices else 0
+                    usage.cached_prompt_tokens += choices[0].cached_tokens if choices else 0
                     usage.completion_tokens += sum(c.completion_tokens for c in choices)
                     usage.unknown_finish += sum(c.finish_reason is None for c in choices)
 

@@ -118,7 +118,7 @@ class LlamaCppBackend(Backend):
             choices = []
             for j in range(params.n):
                 seed = params.seed_for(i, j)
-                self._keep_shared_chunks(tokens)
+                cached = self._keep_shared_chunks(tokens)
                 out = self.llm.create_completion(
                     tokens,
                     max_tokens=params.max_tokens,
@@ -136,17 +136,18 @@ class LlamaCppBackend(Backend):
                     self._save_if_recurring(tokens)
                 choice, usage = out["choices"][0], out["usage"]
                 choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
-                                          usage["prompt_tokens"], usage["completion_tokens"]))
+                                          usage["prompt_tokens"], usage["completion_tokens"], cached))
             results.append(choices)
         return results
 
     def _whole_chunks(self, shared: int) -> int:
         return shared // self.chunk * self.chunk
 
-    def _keep_shared_chunks(self, tokens: list[int]) -> None:
+    def _keep_shared_chunks(self, tokens: list[int]) -> int:
         """Cut the KV cache back to the whole chunks `tokens` shares with the previous prompt, or load the saved
         state that shares more. Generated tokens were evaluated one at a time, so they are never reused, and at
-        least one prompt token is left to evaluate (the logits to sample from come from it)."""
+        least one prompt token is left to evaluate (the logits to sample from come from it). Returns how many
+        prompt tokens are reused."""
         limit = len(tokens) - 1
         keep = self._whole_chunks(shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)], tokens,
                                                 limit))
@@ -162,6 +163,7 @@ class LlamaCppBackend(Backend):
         self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
         self.evaluated = len(tokens)
         self.reused_tokens += keep
+        return keep
 
     def _save_if_recurring(self, tokens: list[int]) -> None:
         """Snapshot the state just evaluated when its head (two chunks or more) came in an earlier prompt too

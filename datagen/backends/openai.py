@@ -129,8 +129,9 @@ class OpenAIBackend(Backend):
     def _completions(resp, texts: list[str]) -> list[Completion]:
         usage = resp.usage
         per_choice = (usage.completion_tokens // max(1, len(resp.choices))) if usage else 0
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
         # a missing finish_reason stays None (unknown): it may have been cut at max_tokens
-        return [Completion(text, c.finish_reason or None, usage.prompt_tokens if usage else 0, per_choice)
+        return [Completion(text, c.finish_reason or None, usage.prompt_tokens if usage else 0, per_choice, cached)
                 for c, text in zip(resp.choices, texts)]
 
     def _complete(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:

@@ -76,7 +76,8 @@ class VllmBackend(TokenizerBackend):
                                ["input_ids"]) for p in prompts]
         outputs = self.llm.generate(inputs, [to_vllm_params(params, i) for i in range(len(prompts))], use_tqdm=False)
         return [
-            [Completion(o.text, o.finish_reason or None, len(req.prompt_token_ids), len(o.token_ids))
+            [Completion(o.text, o.finish_reason or None, len(req.prompt_token_ids), len(o.token_ids),
+                        getattr(req, "num_cached_tokens", None) or 0)  # prefix-cache hits, where vLLM reports them
              for o in req.outputs]
             for req in outputs
         ]
