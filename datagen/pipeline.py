@@ -16,12 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
 from datagen.backends import build_backend
-from datagen.backends.base import Backend, Usage, counting
+from datagen.backends.base import Backend, Usage, counted_apart, counting
 from datagen.cache import CachedBackend, CallStore
 from datagen.config import BackendConfig, ConfigError, PipelineConfig, resolve_path
 from datagen.filters.base import Filter, FilterContext
@@ -100,6 +100,8 @@ def open_cache(config: PipelineConfig) -> CallStore | None:
 
 
 class Runner:
+    start_next_early = True  # False: each generator starts once the one before it is done (same records)
+
     def __init__(self, config: PipelineConfig, quiet: bool = False, restart: bool = False) -> None:
         self.config = config
         self.quiet = quiet
@@ -167,10 +169,22 @@ class Runner:
         finished = self._resume_point()
         if finished:
             self._warm_start(filters, finished)
-        for index, spec in enumerate(self.config.generators):
-            generator = self._build_generator(index)
-            done = [s for s in finished if s.startswith(f"{index:02d}-{spec.name}-")]
-            self._run_generator(index, generator, filters, len(done), list(self.folder.in_order(done)))
+        count = len(self.config.generators)
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="datagen-next-generator")
+        try:
+            current, first = self._open_generator(0, finished), None
+            for index in range(count):
+                following, next_first = None, None
+                if index + 1 < count:
+                    following = self._open_generator(index + 1, finished)
+                    if self.start_next_early and self._same_engine(index, index + 1):
+                        # the next generator makes its first batch while this one runs, so the workers are not
+                        # left idle at this one's end; its shards are still filtered and written after this one's
+                        next_first = ahead.submit(_first_batch, following[2])
+                self._run_generator(index, *current, filters, first)
+                current, first = following, next_first
+        finally:  # after an error or Ctrl-C, do not wait for a batch made early (closing the engine ends it)
+            ahead.shutdown(wait=False, cancel_futures=True)
         stats = self.folder.summarize([f.ctx.name for f in filters], {g.name: g.count for g in self.config.generators})
         self.folder.write_stats({"run": self.config.name, **stats})
         schema, row = with_fields(self.folder.records())  # one column per parsed field, if any
@@ -209,26 +223,43 @@ class Runner:
         for f in filters:
             f.warm_start(r for r in seen if any(v.filter == f.ctx.name and v.keep for v in r.verdicts))
 
-    def _run_generator(self, index: int, generator: Generator, filters: list[Filter], start: int,
-                       history: list[Record]) -> None:
+    def _open_generator(self, index: int, finished: list[str]
+                        ) -> tuple[Generator, int, Iterator[list[Record]], int]:
+        """Generator `index`, the batch it resumes at, its batches from there, and the records it made already."""
         spec = self.config.generators[index]
-        done_records = len(history)
+        generator = self._build_generator(index)
+        done = [s for s in finished if s.startswith(f"{index:02d}-{spec.name}-")]
+        history = list(self.folder.in_order(done))
+        return generator, len(done), generator.batches(len(done), history), len(history)
+
+    def _same_engine(self, a: int, b: int) -> bool:
+        specs = self.config.generators
+        return (specs[a].backend or self.config.backend) == (specs[b].backend or self.config.backend)
+
+    def _run_generator(self, index: int, generator: Generator, start: int, batches: Iterator[list[Record]],
+                       done_records: int, filters: list[Filter], first: Future | None = None) -> None:
+        """Filter and write the generator's batches as shards; `first`, when given, holds its first batch, made
+        early in another thread (see _first_batch)."""
+        spec = self.config.generators[index]
         bar = tqdm(total=spec.count, initial=min(done_records, spec.count), desc=f"generate {spec.name}",
                    unit="rec", disable=self.quiet, dynamic_ncols=True)
-        batches = generator.batches(start, history)
         batch = start
         # Shard N is filtered and written in another thread while the generator makes shard N+1. One shard at a
         # time and in order, so the filters' state and the files are those of a run that does one after the other.
         with ThreadPoolExecutor(1, thread_name_prefix="datagen-filter") as writer:
             pending: Future | None = None
             while True:
-                started = time.perf_counter()
-                with counting() as used:  # this batch's engine work, apart from the filters' running meanwhile
-                    records = next(batches, None)
+                if first is not None:
+                    records, used, seconds = first.result()
+                    first = None
+                else:
+                    started = time.perf_counter()
+                    with counting() as used:  # this batch's engine work, apart from the filters' running meanwhile
+                        records = next(batches, None)
+                    seconds = time.perf_counter() - started
                 if records is None:
                     break
-                made = {"shard": shard_name(index, spec.name, batch), "batch": batch,
-                        "seconds": time.perf_counter() - started, "used": used,
+                made = {"shard": shard_name(index, spec.name, batch), "batch": batch, "seconds": seconds, "used": used,
                         "discarded": dict(generator.discarded), "flagged": dict(generator.flagged)}
                 generator.discarded.clear()
                 generator.flagged.clear()
@@ -357,3 +388,10 @@ def run_pipeline(config: PipelineConfig, quiet: bool = False, restart: bool = Fa
     finally:
         runner.close()
     return RunResult(runner.folder.path, stats, stage_results)
+
+
+def _first_batch(batches: Iterator[list[Record]]) -> tuple[list[Record] | None, Usage, float]:
+    """A generator's first batch, made in another thread and counted apart: its engine work belongs to its shard."""
+    started = time.perf_counter()
+    records, used = counted_apart(lambda: next(batches, None))
+    return records, used, time.perf_counter() - started

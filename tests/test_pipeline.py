@@ -351,6 +351,62 @@ def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_
     assert [r.instruction for r in folder.records()] == [t for t in instructions if not any(c.isdigit() for c in t)]
 
 
+def test_the_next_generator_starts_while_the_one_before_ends_and_the_shards_stay_the_same(tmp_path, monkeypatch):
+    """Two generators on one engine: the second one's first batch is made while the first generator still runs
+    (no idle workers at its end), and the run writes what a run that takes the generators in turn writes."""
+    import threading
+
+    from datagen.backends.base import Backend, Completion
+    from datagen.pipeline import Runner
+    from datagen.registry import BACKENDS
+
+    class Clocked(Backend):
+        name = "clocked"
+        concurrent_calls = True
+        calls: list[tuple[str, float, float]] = []  # (first instruction, start, end)
+        lock = threading.Lock()
+
+        def render_chat(self, messages, add_generation_prompt=True):
+            return messages[-1]["content"]
+
+        def _complete(self, prompts, params):
+            raise AssertionError("the answer generator chats")
+
+        def _chat(self, conversations, params):
+            start = time.perf_counter()
+            time.sleep(0.2)
+            with Clocked.lock:
+                Clocked.calls.append((conversations[0][-1]["content"], start, time.perf_counter()))
+            return [[Completion(f"answer to {c[-1]['content']}", "stop", 5, 3)] for c in conversations]
+
+    BACKENDS.register("clocked", Clocked)
+
+    def run(name: str) -> RunFolder:
+        Clocked.calls = []
+        config = validate_config({"name": name, "seed": 1, "output_dir": str(tmp_path), "cache": {"enabled": False},
+                                  "backend": {"type": "clocked", "model": "x"},
+                                  "generators": [{"type": "answer", "name": gen, "count": 6, "batch_size": 2,
+                                                  "instructions": [f"{gen} question {i}" for i in range(6)]}
+                                                 for gen in ("first", "second")]})
+        return RunFolder(run_pipeline(config, quiet=True).path)
+
+    def written(folder: RunFolder):
+        # all but times, and checksums of records that carry the run's name and creation time
+        shards = [{k: v for k, v in s.items() if k not in ("seconds", "filter_seconds", "checksums")}
+                  for s in sorted(folder.shard_stats(), key=lambda s: s["shard"])]
+        return [(r.instruction, r.response) for r in folder.records()], shards
+
+    early = run("early")
+    first_end = max(end for text, _, end in Clocked.calls if text.startswith("first"))
+    second_start = min(start for text, start, _ in Clocked.calls if text.startswith("second"))
+    assert second_start < first_end
+    monkeypatch.setattr(Runner, "start_next_early", False)
+    in_turn = run("in-turn")
+    assert max(e for t, _, e in Clocked.calls if t.startswith("first")) <= \
+        min(s for t, s, _ in Clocked.calls if t.startswith("second"))
+    assert written(early) == written(in_turn) and len(written(early)[0]) == 12
+
+
 def test_lazy_set_up_inside_run_batch_is_safe_with_two_batches_at_a_time(tmp_path, monkeypatch):
     """The first batch runs alone: set-up a generator does on first use inside run_batch (Magpie reads the chat
     template there) is finished before a second batch runs beside it."""
