@@ -7,6 +7,8 @@ a minute's worth of records, several batches: in a run of a dozen records, the o
 few-shot headers (330 prompt tokens for classification, on each worker) outweighs its steady pace.
 Columns:
   completion tok/s, prompt tok/s   token totals over generation seconds, as in stats.json
+  read/token                       prompt tokens the engine read (not taken from its cache of earlier prompts) per
+                                   completion token: the work that makes a generator slower than Magpie
   records/min                      records generated over the run's generation wall time
   model share                      seconds inside backend complete()/chat() calls over that wall time
 Model-free generators (templates, identity, import) have no token columns. The last line is the slowest model
@@ -97,6 +99,8 @@ def run_one(generator: str, clock: ModelClock) -> dict:
             "records": stats["generated"], "wall": wall,
             "completion_tps": stats["completion_tokens"] / gen_seconds,
             "prompt_tps": stats["prompt_tokens"] / gen_seconds,
+            "read_per_token": (stats["prompt_tokens"] - stats["cached_prompt_tokens"]) /
+                              max(stats["completion_tokens"], 1),
             "records_per_min": stats["generated"] / wall * 60, "model_share": clock.seconds / wall}
 
 
@@ -120,11 +124,13 @@ def main() -> None:
         rows = [median_row([r[i] for r in runs]) for i in range(len(JOBS))]
         print("embedded SmolLM2-135M (llama.cpp), default backend settings, one fresh run per generator and round, "
               f"model load excluded; median of {args.rounds} round(s)\n")
-        print("| generator     | records | seconds | completion tok/s | prompt tok/s | records/min | model share |")
-        print("|---------------|---------|---------|------------------|--------------|-------------|-------------|")
+        print("| generator     | records | seconds | completion tok/s | prompt tok/s | read/token | records/min "
+              "| model share |")
+        print("|---------------|---------|---------|------------------|--------------|------------|-------------"
+              "|-------------|")
         for r in rows:
-            tokens = (f"{r['completion_tps']:16.1f} | {r['prompt_tps']:12.1f}" if r["model"]
-                      else f"{'model-free':>16} | {'-':>12}")
+            tokens = (f"{r['completion_tps']:16.1f} | {r['prompt_tps']:12.1f} | {r['read_per_token']:10.2f}"
+                      if r["model"] else f"{'model-free':>16} | {'-':>12} | {'-':>10}")
             print(f"| {r['generator']:<13} | {r['records']:7g} | {r['wall']:7.1f} | {tokens} "
                   f"| {r['records_per_min']:11.1f} | {r['model_share']:10.0%} |")
         model_rows = [r for r in rows if r["model"]]
