@@ -10,11 +10,24 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
+from datagen.backends.base import Backend
 from datagen.config import validate_config
 from datagen.run_folder import RunFolder
 from datagen.pipeline import run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class ChatOnly(Backend):
+    """A stand-in engine for the answer generator, which only chats; subclasses answer in `_chat`."""
+
+    concurrent_calls = True
+
+    def render_chat(self, messages, add_generation_prompt=True):
+        return messages[-1]["content"]
+
+    def _complete(self, prompts, params):
+        raise AssertionError("the answer generator chats")
 
 
 def answer_config(name="t", count=8, batch_size=2, workers=1, filters=None, max_tokens=24, temperature=0.8):
@@ -261,7 +274,6 @@ class _ModelCheckingFilter:
 
 def test_filters_run_while_the_next_shard_generates_and_their_tokens_are_counted_apart(tmp_path, monkeypatch):
     from datagen import registry
-    from datagen.backends.base import Backend
 
     module = _ModelCheckingFilter.module()
     monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -304,20 +316,13 @@ def test_two_batches_are_made_at_a_time_and_each_shard_keeps_its_own_counts(tmp_
     has requests waiting); shards still come in order, each with its own discards and tokens."""
     import threading
 
-    from datagen.backends.base import Backend, Completion
+    from datagen.backends.base import Completion
     from datagen.registry import BACKENDS
 
-    class SlowEcho(Backend):
+    class SlowEcho(ChatOnly):
         name = "slow-echo"
-        concurrent_calls = True
         active = peak = 0
         lock = threading.Lock()
-
-        def render_chat(self, messages, add_generation_prompt=True):
-            return messages[-1]["content"]
-
-        def _complete(self, prompts, params):
-            raise AssertionError("the answer generator chats")
 
         def _chat(self, conversations, params):
             with SlowEcho.lock:
@@ -356,21 +361,14 @@ def test_the_next_generator_starts_while_the_one_before_ends_and_the_shards_stay
     (no idle workers at its end), and the run writes what a run that takes the generators in turn writes."""
     import threading
 
-    from datagen.backends.base import Backend, Completion
+    from datagen.backends.base import Completion
     from datagen.pipeline import Runner
     from datagen.registry import BACKENDS
 
-    class Clocked(Backend):
+    class Clocked(ChatOnly):
         name = "clocked"
-        concurrent_calls = True
         calls: list[tuple[str, float, float]] = []  # (first instruction, start, end)
         lock = threading.Lock()
-
-        def render_chat(self, messages, add_generation_prompt=True):
-            return messages[-1]["content"]
-
-        def _complete(self, prompts, params):
-            raise AssertionError("the answer generator chats")
 
         def _chat(self, conversations, params):
             start = time.perf_counter()
