@@ -7,8 +7,7 @@ Each worker process has a feeder thread that takes its next slice of inputs from
 waiting slices, the one whose first input shares a longer head with what this worker ran recently than with what
 the other workers ran. Prompts with one few-shot header or one passage then go where that head is already
 evaluated (the engine reuses it), and the other workers start on other heads, instead of every worker evaluating
-every head. Per-input seeds (see SamplingParams) keep results independent of how
-inputs land on workers.
+every head. Per-input seeds (see SamplingParams) keep results independent of how inputs land on workers.
 A worker exits as soon as the process that started it is gone (even after a SIGKILL, which runs no clean-up), and
 an engine that fails to load in a worker reports its own error on the first call instead of breaking the pool.
 """
