@@ -133,7 +133,7 @@ class LlamaCppBackend(Backend):
                     grammar=grammar,
                 )
                 if j == 0:
-                    self._save_if_recurring(tokens)
+                    self._save_head(tokens)
                 choice, usage = out["choices"][0], out["usage"]
                 choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
                                           usage["prompt_tokens"], usage["completion_tokens"], cached))
@@ -165,7 +165,7 @@ class LlamaCppBackend(Backend):
         self.reused_tokens += keep
         return keep
 
-    def _save_if_recurring(self, tokens: list[int]) -> None:
+    def _save_head(self, tokens: list[int]) -> None:
         """Snapshot the state just evaluated when its head (two chunks or more) came in an earlier prompt too
         and no saved state holds it yet: such a head is likely to come back again. A head seen for the first time
         is kept on trial."""

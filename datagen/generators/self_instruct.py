@@ -216,19 +216,19 @@ class SelfInstruct(Generator):
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
         ask_next(len(admitted) * p.max_instances)
-        records, kept, todo, demos = [], [], admitted, self.demos
+        records, kept, todo = [], [], admitted
         while todo and len(records) < room:
             # expand only as many instructions as could still be needed (each gives at most max_instances); in
             # order and greedy, so chunking does not change the records
             needed = room - len(records)
             take = len(todo) if len(todo) * p.max_instances <= needed else -(-needed // p.max_instances)
             chunk, todo = todo[:take], todo[take:]
-            for (instruction, ids), is_cls, instances in zip(chunk, *self._instances(chunk, demos)):
+            for (instruction, ids), is_cls, instances in zip(chunk, *self._instances(chunk)):
                 if not instances:
                     continue
                 index = len(self.machine) + len(kept)
                 records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
-                                         instance_demos=[d.id for d in demos[is_cls]]) for inst in instances]
+                                         instance_demos=[d.id for d in self.demos[is_cls]]) for inst in instances]
                 kept.append(instruction)
             ask_next(len(records) + len(todo) * p.max_instances)  # a tighter bound after each chunk
         self.discard("beyond count (instruction not expanded)", len(todo))
@@ -244,14 +244,14 @@ class SelfInstruct(Generator):
             demos[cls] = rng.sample(pool, min(self.params.instance_demos, len(pool)))
         return demos
 
-    def _instances(self, admitted: list[tuple[str, list[str]]], demos: dict[bool, list[text.SeedTask]]):
+    def _instances(self, admitted: list[tuple[str, list[str]]]):
         """Classification identification, then instance generation for each admitted instruction."""
         p = self.params
         # greedy, ending at a line break or a next "Task", as the reference asks
         greedy = SamplingParams(temperature=0.0, max_tokens=p.classify_max_tokens, stop=("\n", "Task"))
         answers = self.ctx.backend.complete([text.classify_prompt(i) for i, _ in admitted], greedy)
         is_cls = [text.parse_yes_no(a[0].text) is True for a in answers]
-        prompts = [text.instance_prompt(task, demos[cls], cls) for (task, _), cls in zip(admitted, is_cls)]
+        prompts = [text.instance_prompt(task, self.demos[cls], cls) for (task, _), cls in zip(admitted, is_cls)]
         sampling = SamplingParams(temperature=p.instance_temperature, presence_penalty=p.instance_presence_penalty,
                                   max_tokens=p.instance_max_tokens, stop=("\nTask:",))
         cleaned = []
