@@ -151,6 +151,10 @@ class CachedBackend(Backend):
     def workers(self) -> int:
         return getattr(self._inner, "workers", 1)
 
+    @property
+    def concurrent_calls(self) -> bool:  # misses go to the engine as they come: it queues them, or this does not
+        return self._inner is not None and self._inner.concurrent_calls
+
     def key(self, kind: str, item: str | Messages, params: SamplingParams, index: int) -> str:
         sampling = {**params.to_dict(), "seed": params.seed_for(index)}
         data = json.dumps([self.engine, kind, item, sampling], sort_keys=True, default=str)

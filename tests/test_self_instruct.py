@@ -2,6 +2,7 @@ import hashlib
 import json
 import random
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,44 @@ def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp
     monkeypatch.setattr(SelfInstruct, "ask_ahead", False)
     assert run("in-turn") == records and not any(early)
     assert len(records) == 12
+
+
+class QueuingScript(ScriptedBackend):
+    """A backend that queues calls itself. Each classification call waits (up to 0.3 s) for an instance prompt
+    sent after it came, and notes whether one came."""
+
+    concurrent_calls = True
+    changed: threading.Condition
+    instances = 0
+    overlapped = False
+
+    def _complete(self, prompts, params):
+        cls = type(self)
+        with cls.changed:
+            if prompts[0].endswith(("Input:", "Class label:")):
+                cls.instances += 1
+                cls.changed.notify_all()
+            elif prompts[0].endswith("Is it classification?"):
+                seen = cls.instances
+                cls.overlapped |= cls.changed.wait_for(lambda: cls.instances > seen, timeout=0.3)
+        return super()._complete(prompts, params)
+
+
+def test_a_queuing_backend_expands_each_instruction_as_soon_as_it_is_classified(tmp_path):
+    """On a backend that queues calls (a worker pool), an instruction's instance prompt goes out while other
+    instructions of its batch are still being classified: no barrier between the two steps. The records and
+    each shard's token counts are those of the batched calls made on any other backend."""
+    BACKENDS.register("scripted", ScriptedBackend)
+    BACKENDS.register("scripted-queuing", QueuingScript)
+    QueuingScript.changed = threading.Condition()
+
+    def run(folder, backend):
+        config = _config(tmp_path / folder, {"type": backend, "model": "scripted"}, count=30, prompts_per_batch=2)
+        path = run_pipeline(config, quiet=True).path
+        shards = [{k: s[k] for k in ("shard", "prompt_tokens", "completion_tokens", "discarded")}
+                  for s in RunFolder(path).shard_stats()]
+        return [(r.id, r.metadata["pool_index"]) for r in RunFolder(path).records()], shards
+
+    chained = run("chained", "scripted-queuing")
+    assert QueuingScript.overlapped
+    assert chained == run("batched", "scripted") and len(chained[0]) == 30

@@ -26,7 +26,9 @@ admits in order, against every instruction kept before.
 from __future__ import annotations
 
 import random
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from functools import partial
 from typing import Iterator, Literal
 
@@ -42,6 +44,7 @@ DEFAULTS = {  # mode -> decoding defaults of the reference implementations
     "bootstrap": {"temperature": 0.7, "top_p": 0.5, "presence_penalty": 2.0, "max_tokens": 1024, "seeds": 6},
     "alpaca": {"temperature": 1.0, "top_p": 1.0, "presence_penalty": 0.0, "max_tokens": 3072, "seeds": 3},
 }
+CHAINS = 8  # instructions classified and expanded at once on a backend that queues calls itself
 
 
 class SelfInstructParams(GeneratorParams):
@@ -203,7 +206,7 @@ class SelfInstruct(Generator):
                    ask_next) -> list[Record]:
         """Parse the list answers, admit, then classify and expand the admitted instructions; `ask_next`
         (the most records this batch can still make) may start the next batch's list prompts meanwhile."""
-        p, sampling = self.params, self.sampling(batch)
+        p = self.params
         sources, answers = asked
         candidates = []
         replies: list[list[Completion]]
@@ -216,24 +219,47 @@ class SelfInstruct(Generator):
         size_before = len(self.rouge)
         admitted = self._admit(candidates)
         ask_next(len(admitted) * p.max_instances)
-        records, kept, todo = [], [], admitted
-        while todo and len(records) < room:
-            # expand only as many instructions as could still be needed (each gives at most max_instances); in
-            # order and greedy, so chunking does not change the records
-            needed = room - len(records)
-            take = len(todo) if len(todo) * p.max_instances <= needed else -(-needed // p.max_instances)
-            chunk, todo = todo[:take], todo[take:]
-            for (instruction, ids), is_cls, instances in zip(chunk, *self._instances(chunk)):
-                if not instances:
-                    continue
-                index = len(self.machine) + len(kept)
-                records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
-                                         instance_demos=[d.id for d in self.demos[is_cls]]) for inst in instances]
-                kept.append(instruction)
-            ask_next(len(records) + len(todo) * p.max_instances)  # a tighter bound after each chunk
-        self.discard("beyond count (instruction not expanded)", len(todo))
+        records, kept = self._expand(admitted, room, batch, ask_next)
         self._commit(size_before, kept, batch)
         return records
+
+    def _expand(self, admitted: list[tuple[str, list[str]]], room: int, batch: int,
+                ask_next) -> tuple[list[Record], list[str]]:
+        """Classify and expand the admitted instructions in order, each one only once the ones before it cannot
+        fill `room` even if each gives `max_instances`: the instructions expanded, and so the records, do not
+        depend on timing. A backend that queues calls itself (a worker pool, a server) gets one chain per
+        instruction, classification then instances, several in flight, so no worker waits for the others at a
+        barrier between the two steps; any other backend gets one batched call per step."""
+        p, sampling = self.params, self.sampling(batch)
+        concurrent = self.ctx.backend.concurrent_calls
+        records: list[Record] = []
+        kept: list[str] = []
+        waiting: deque[tuple[list[tuple[str, list[str]]], Future]] = deque()
+        started = 0
+        with ThreadPoolExecutor(CHAINS if concurrent else 1, thread_name_prefix="self-instruct-chain") as chains:
+            while True:
+                in_flight = sum(len(group) for group, _ in waiting)
+                free = room - len(records) - in_flight * p.max_instances
+                take = min(len(admitted) - started, max(0, -(-free // p.max_instances)))
+                new, started = admitted[started:started + take], started + take
+                for group in ([[one] for one in new] if concurrent else [new] if new else []):
+                    # a copy of this context per chain: its engine work is counted for this batch
+                    waiting.append((group, chains.submit(copy_context().run, self._ask_instances, group)))
+                if not waiting:
+                    break
+                group, answers = waiting.popleft()
+                for (instruction, ids), is_cls, reply in zip(group, *answers.result()):
+                    instances = self._clean_instances(reply, is_cls)
+                    if instances:
+                        index = len(self.machine) + len(kept)
+                        records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
+                                                 instance_demos=[d.id for d in self.demos[is_cls]])
+                                    for inst in instances]
+                        kept.append(instruction)
+                left = sum(len(g) for g, _ in waiting) + len(admitted) - started
+                ask_next(len(records) + left * p.max_instances)  # a tighter bound after each answer
+        self.discard("beyond count (instruction not expanded)", len(admitted) - started)
+        return records, kept
 
     def _instance_demos(self, rng: random.Random) -> dict[bool, list[text.SeedTask]]:
         """The seed tasks shown before every instance prompt of the run, per kind (classification or not)."""
@@ -244,27 +270,27 @@ class SelfInstruct(Generator):
             demos[cls] = rng.sample(pool, min(self.params.instance_demos, len(pool)))
         return demos
 
-    def _instances(self, admitted: list[tuple[str, list[str]]]):
-        """Classification identification, then instance generation for each admitted instruction."""
+    def _ask_instances(self, group: list[tuple[str, list[str]]]) -> tuple[list[bool], list[Completion]]:
+        """Classification identification, then the instance prompt, for each instruction of `group`."""
         p = self.params
         # greedy, ending at a line break or a next "Task", as the reference asks
         greedy = SamplingParams(temperature=0.0, max_tokens=p.classify_max_tokens, stop=("\n", "Task"))
-        answers = self.ctx.backend.complete([text.classify_prompt(i) for i, _ in admitted], greedy)
+        answers = self.ctx.backend.complete([text.classify_prompt(i) for i, _ in group], greedy)
         is_cls = [text.parse_yes_no(a[0].text) is True for a in answers]
-        prompts = [text.instance_prompt(task, self.demos[cls], cls) for (task, _), cls in zip(admitted, is_cls)]
+        prompts = [text.instance_prompt(task, self.demos[cls], cls) for (task, _), cls in zip(group, is_cls)]
         sampling = SamplingParams(temperature=p.instance_temperature, presence_penalty=p.instance_presence_penalty,
                                   max_tokens=p.instance_max_tokens, stop=("\nTask:",))
-        cleaned = []
-        for choices, cls in zip(self.ctx.backend.complete(prompts, sampling), is_cls):
-            parsed, unused = text.parse_instances(choices[0].text, cls, p.max_instances,
-                                                  truncated=choices[0].finish_reason == "length")
-            if not parsed:
-                self.discard("no parsable instance")
-            kept, dropped = text.clean_instances(parsed)
-            for reason, n in [*unused.items(), *dropped.items()]:
-                self.discard(reason, n)
-            cleaned.append(kept)
-        return is_cls, cleaned
+        return is_cls, [choices[0] for choices in self.ctx.backend.complete(prompts, sampling)]
+
+    def _clean_instances(self, reply: Completion, is_cls: bool) -> list[dict[str, str]]:
+        parsed, unused = text.parse_instances(reply.text, is_cls, self.params.max_instances,
+                                              truncated=reply.finish_reason == "length")
+        if not parsed:
+            self.discard("no parsable instance")
+        kept, dropped = text.clean_instances(parsed)
+        for reason, n in [*unused.items(), *dropped.items()]:
+            self.discard(reason, n)
+        return kept
 
     # -- alpaca single step -------------------------------------------------------------------------
     def _alpaca(self, batch: int, rng: random.Random, room: int) -> list[Record]:
