@@ -30,6 +30,17 @@ def test_generators_table_cells_are_medians_of_the_rounds():
                                              "completion_tps": 30.0}
 
 
+def test_generators_ratio_to_magpie_is_taken_within_each_round():
+    """The machine runs at half speed in the second round: the ratio of two medians would blame it on one
+    generator, a ratio within each round does not."""
+    import generators
+
+    rounds = [[{"generator": "magpie", "completion_tps": 100.0 * speed},
+               {"generator": "self_instruct", "completion_tps": 60.0 * speed * drift}]
+              for speed, drift in ((1.0, 1.0), (0.5, 1.1), (0.5, 0.9))]
+    assert generators.vs_magpie(rounds) == pytest.approx([1.0, 0.6])
+
+
 def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators():
     import generators
 
