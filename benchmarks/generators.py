@@ -141,7 +141,8 @@ def main() -> None:
               "|-------------|-------------|")
         for r in rows:
             tokens = (f"{r['completion_tps']:16.1f} | {r['prompt_tps']:12.1f} | {r['read_per_token']:10.2f} | "
-                      f"{r['vs_magpie']:9.2f}" if r["model"] else f"{'model-free':>16} | {'-':>12} | {'-':>10} | {'-':>9}")
+                      f"{r['vs_magpie']:9.2f}" if r["model"] else
+                      f"{'model-free':>16} | {'-':>12} | {'-':>10} | {'-':>9}")
             print(f"| {r['generator']:<13} | {r['records']:7g} | {r['wall']:7.1f} | {tokens} "
                   f"| {r['records_per_min']:11.1f} | {r['model_share']:10.0%} |")
         model_rows = [r for r in rows if r["model"]]
