@@ -2,6 +2,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -409,15 +410,15 @@ def test_classifier_answers_yes_or_no_on_real_model(embedded_backend, seeds):
 
 @pytest.fixture
 def asked_early(monkeypatch):
-    """Spies on SelfInstruct._ask: one entry per batch asked, True when it was asked early (in the background)."""
+    """Spies on SelfInstruct._ask: one entry per batch asked, True when it was asked early (by the batch before)."""
     from datagen.generators.self_instruct import SelfInstruct
 
     BACKENDS.register("scripted", ScriptedBackend)
     real, early = SelfInstruct._ask, []
 
-    def spy(self, batch, room, ahead=None):
-        early.append(ahead is not None)
-        return real(self, batch, room, ahead)
+    def spy(self, batch, room, asking):
+        early.append(sys._getframe(1).f_code.co_name == "ask_next")
+        return real(self, batch, room, asking)
 
     monkeypatch.setattr(SelfInstruct, "_ask", spy)
     return early
@@ -510,3 +511,56 @@ def test_a_queuing_backend_expands_each_instruction_as_soon_as_it_is_classified(
     chained = run("chained", "scripted-queuing")
     assert QueuingScript.overlapped
     assert chained == run("batched", "scripted") and len(chained[0]) == 30
+
+
+class StreamingScript(ScriptedBackend):
+    """A backend that queues calls itself. Of two list prompts in flight, the first one in is answered once the
+    second has come (or after half a second); the second waits (up to a second) for a classification call, and
+    notes whether one came while it was still being written."""
+
+    concurrent_calls = True
+    changed: threading.Condition
+    listing = classified = 0
+    overlapped = False
+
+    def _complete(self, prompts, params):
+        cls = type(self)
+        if prompts[0].endswith("Is it classification?"):
+            with cls.changed:
+                cls.classified += 1
+                cls.changed.notify_all()
+        if prompts[0].endswith(("Is it classification?", "Input:", "Class label:")):
+            return super()._complete(prompts, params)
+        with cls.changed:
+            cls.listing += 1
+            cls.changed.notify_all()
+            if cls.listing == 1:
+                cls.changed.wait_for(lambda: cls.listing > 1, timeout=0.5)
+            else:
+                seen = cls.classified
+                cls.overlapped |= cls.changed.wait_for(lambda: cls.classified > seen, timeout=1)
+        try:
+            return super()._complete(prompts, params)
+        finally:
+            with cls.changed:
+                cls.listing -= 1
+
+
+def test_a_queuing_backend_expands_a_list_answer_while_the_next_one_is_written(tmp_path, monkeypatch):
+    """Each list prompt of a batch is a call of its own on a backend that queues calls: the instructions of the
+    first answer are classified while the second answer is still being written (batches asked in turn here, so
+    no other batch's work is in flight). Same records as one batched call."""
+    from datagen.generators.self_instruct import SelfInstruct
+
+    monkeypatch.setattr(SelfInstruct, "ask_ahead", False)
+    BACKENDS.register("scripted", ScriptedBackend)
+    BACKENDS.register("scripted-streaming", StreamingScript)
+    StreamingScript.changed = threading.Condition()
+
+    def run(folder, backend):
+        config = _config(tmp_path / folder, {"type": backend, "model": "scripted"}, count=12, prompts_per_batch=2)
+        return [(r.id, r.metadata["pool_index"]) for r in RunFolder(run_pipeline(config, quiet=True).path).records()]
+
+    streamed = run("streamed", "scripted-streaming")
+    assert StreamingScript.overlapped
+    assert streamed == run("batched", "scripted") and len(streamed) == 12

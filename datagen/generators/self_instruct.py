@@ -18,10 +18,14 @@ and instances are generated only for as many admitted instructions as could stil
 
 Requests in flight: while batch N classifies and expands its instructions, the list prompts of batch N+1 are
 already being answered, as soon as batch N cannot reach `count` on its own (checked when its instructions are
-admitted and again after each chunk of them is expanded), so nothing is generated in vain. For that,
+admitted and again after each expansion is read), so nothing is generated in vain. For that,
 the prompts of batch N+1 show machine instructions of batches up to N-1: the pool they sample from lags one batch
 behind, always, so the records are the same whether or not a batch was asked for early. The ROUGE-L filter still
-admits in order, against every instruction kept before.
+admits in order, against every instruction kept before. On a backend that queues calls itself (a worker pool, a
+server), each list prompt is a call of its own, and its instructions are admitted and expanded as soon as it and the
+ones before it are answered; each admitted instruction is classified and expanded as a chain of its own, several in
+flight, instead of one classification call for all of them followed by one instance call. A worker that is done
+with its share of one step then starts on the next step of another instruction.
 """
 from __future__ import annotations
 
@@ -114,13 +118,13 @@ class SelfInstruct(Generator):
         productive = {r.provenance.batch for r in history}
         idle = next((k for k in range(start) if start - 1 - k in productive), start)  # trailing empty batches
         batch, early = start, None
-        with ThreadPoolExecutor(1, thread_name_prefix="self-instruct-ahead") as ahead:
+        with ThreadPoolExecutor(2 * self.params.prompts_per_batch, thread_name_prefix="self-instruct-ask") as asking:
             while self.emitted < self.ctx.count and idle < self.params.max_idle_batches:
                 room = self.ctx.count - self.emitted
                 if self.params.mode == "alpaca":
                     records = self._alpaca(batch, self.ctx.rng(batch), room)
                 else:
-                    asked, early = early or self._ask(batch, room), None
+                    asked, early = early or self._ask(batch, room, asking), None
 
                     def ask_next(at_most: int, batch=batch, room=room, idle=idle):
                         """Start batch+1's list prompts (once) as soon as this batch cannot fill `count`: it
@@ -130,7 +134,7 @@ class SelfInstruct(Generator):
                         left = room - at_most
                         if early is None and self.ask_ahead and left >= self.params.prompts_per_batch and \
                                 idle + 1 < self.params.max_idle_batches:
-                            early = self._ask(batch + 1, left, ahead)
+                            early = self._ask(batch + 1, left, asking)
                     records = self._bootstrap(batch, room, asked, ask_next)
                 if len(records) > room:
                     self.discard("beyond count", len(records) - room)
@@ -139,8 +143,8 @@ class SelfInstruct(Generator):
                 idle = 0 if records else idle + 1
                 yield records
                 batch += 1
-            if early is not None:
-                early[2].cancel()
+            for _, answers in early or []:
+                answers.cancel()
 
     def _admit(self, candidates: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
         """Rule filters, then the ROUGE-L filter against seeds + pool, in order."""
@@ -177,11 +181,11 @@ class SelfInstruct(Generator):
                                      "pool_index": pool_index, **metadata})
 
     # -- bootstrap ----------------------------------------------------------------------------------
-    def _ask(self, batch: int, room: int, ahead: ThreadPoolExecutor | None = None
-             ) -> tuple[list[list[str]], Future]:
+    def _ask(self, batch: int, room: int, asking: ThreadPoolExecutor) -> list[tuple[list[list[str]], Future]]:
         """Build a batch's list prompts (fewer than `prompts_per_batch` only when fewer records are needed: a
-        prompt is counted on for at least one) and send them, in the background when `ahead` is given. Returns
-        the seed ids per prompt and the answers."""
+        prompt is counted on for at least one) and send them through `asking`. On a backend that queues calls
+        itself, each prompt is a call of its own, so the first answer is read while the others are still written.
+        Returns, per call, the seed ids of its prompts and the future of their answers."""
         p, rng = self.params, self.ctx.rng(batch)
         visible = self._visible(batch)
         prompts, sources = [], []
@@ -193,73 +197,43 @@ class SelfInstruct(Generator):
             rng.shuffle(listed)
             prompts.append(text.bootstrap_prompt(listed))
             sources.append([s.id for s in seeds])
-        # counted apart, and added to the batch that reads the answers, whenever and wherever they were made
-        call = partial(counted_apart, partial(self.ctx.backend.complete, prompts, self.sampling(batch)))
-        if ahead is None:
-            answers: Future = Future()
-            answers.set_result(call())
-        else:
-            answers = ahead.submit(call)
-        return sources, answers
+        sampling = self.sampling(batch)
+        calls = [[i] for i in range(len(prompts))] if self.ctx.backend.concurrent_calls else [list(range(len(prompts)))]
+        # counted apart, and added to the batch that reads the answers, whenever and wherever they were made;
+        # each call seeded as its prompts are in the whole batch
+        return [([sources[i] for i in call],
+                 asking.submit(counted_apart, partial(self.ctx.backend.complete, [prompts[i] for i in call],
+                                                      sampling.shifted(call[0]))))
+                for call in calls]
 
-    def _bootstrap(self, batch: int, room: int, asked: tuple[list[list[str]], Future],
+    def _bootstrap(self, batch: int, room: int, asked: list[tuple[list[list[str]], Future]],
                    ask_next) -> list[Record]:
-        """Parse the list answers, admit, then classify and expand the admitted instructions; `ask_next`
-        (the most records this batch can still make) may start the next batch's list prompts meanwhile."""
-        p = self.params
-        sources, answers = asked
-        candidates = []
-        replies: list[list[Completion]]
-        replies, used = answers.result()
-        used.add_here()
-        for choices, ids in zip(replies, sources):
-            items, cut = text.parse_numbered(choices[0].text, choices[0].finish_reason == "length")
-            self.discard("cut off by max_tokens", cut)
-            candidates += [(item, ids) for item in items]
+        """Read the list answers in order, admitting each one's instructions and starting their expansion as soon
+        as it arrives; `ask_next` (the most records this batch can still make) may start the next batch's list
+        prompts meanwhile."""
         size_before = len(self.rouge)
-        admitted = self._admit(candidates)
-        ask_next(len(admitted) * p.max_instances)
-        records, kept = self._expand(admitted, room, batch, ask_next)
-        self._commit(size_before, kept, batch)
-        return records
-
-    def _expand(self, admitted: list[tuple[str, list[str]]], room: int, batch: int,
-                ask_next) -> tuple[list[Record], list[str]]:
-        """Classify and expand the admitted instructions in order, each one only once the ones before it cannot
-        fill `room` even if each gives `max_instances`: the instructions expanded, and so the records, do not
-        depend on timing. A backend that queues calls itself (a worker pool, a server) gets one chain per
-        instruction, classification then instances, several in flight, so no worker waits for the others at a
-        barrier between the two steps; any other backend gets one batched call per step."""
-        p, sampling = self.params, self.sampling(batch)
         concurrent = self.ctx.backend.concurrent_calls
-        records: list[Record] = []
-        kept: list[str] = []
-        waiting: deque[tuple[list[tuple[str, list[str]]], Future]] = deque()
-        started = 0
         with ThreadPoolExecutor(CHAINS if concurrent else 1, thread_name_prefix="self-instruct-chain") as chains:
-            while True:
-                in_flight = sum(len(group) for group, _ in waiting)
-                free = room - len(records) - in_flight * p.max_instances
-                take = min(len(admitted) - started, max(0, -(-free // p.max_instances)))
-                new, started = admitted[started:started + take], started + take
-                for group in ([[one] for one in new] if concurrent else [new] if new else []):
-                    # a copy of this context per chain: its engine work is counted for this batch
-                    waiting.append((group, chains.submit(copy_context().run, self._ask_instances, group)))
-                if not waiting:
-                    break
-                group, answers = waiting.popleft()
-                for (instruction, ids), is_cls, reply in zip(group, *answers.result()):
-                    instances = self._clean_instances(reply, is_cls)
-                    if instances:
-                        index = len(self.machine) + len(kept)
-                        records += [self._record(instruction, inst, is_cls, sampling, ids, batch, index,
-                                                 instance_demos=[d.id for d in self.demos[is_cls]])
-                                    for inst in instances]
-                        kept.append(instruction)
-                left = sum(len(g) for g, _ in waiting) + len(admitted) - started
-                ask_next(len(records) + left * p.max_instances)  # a tighter bound after each answer
-        self.discard("beyond count (instruction not expanded)", len(admitted) - started)
-        return records, kept
+            expansion = _Expansion(self, batch, room, chains)
+            for sources, answers in asked:
+                replies, used = answers.result()
+                used.add_here()
+                candidates = []
+                for choices, ids in zip(replies, sources):
+                    items, cut = text.parse_numbered(choices[0].text, choices[0].finish_reason == "length")
+                    self.discard("cut off by max_tokens", cut)
+                    candidates += [(item, ids) for item in items]
+                expansion.add(self._admit(candidates))
+            ask_next(len(expansion.admitted) * self.params.max_instances)
+            expansion.finish(ask_next)
+        self.discard("beyond count (instruction not expanded)", expansion.not_started)
+        self._commit(size_before, expansion.kept, batch)
+        return expansion.records
+
+    def _instance_records(self, instruction: str, ids: list[str], is_cls: bool, instances: list[dict[str, str]],
+                          batch: int, pool_index: int) -> list[Record]:
+        return [self._record(instruction, inst, is_cls, self.sampling(batch), ids, batch, pool_index,
+                             instance_demos=[d.id for d in self.demos[is_cls]]) for inst in instances]
 
     def _instance_demos(self, rng: random.Random) -> dict[bool, list[text.SeedTask]]:
         """The seed tasks shown before every instance prompt of the run, per kind (classification or not)."""
@@ -319,3 +293,61 @@ class SelfInstruct(Generator):
                    for n, (instruction, ids) in enumerate(self._admit(candidates))]
         self._commit(size_before, [r.metadata["instruction"] for r in records], batch)
         return records
+
+
+class _Expansion:
+    """Classifies and expands a batch's admitted instructions in order, each one only once the ones before it
+    cannot fill `room` even if each gives `max_instances`: which instructions are expanded, and so the records, do
+    not depend on timing. A backend that queues calls itself (a worker pool, a server) gets one chain per
+    instruction, classification then instances, several in flight, so no worker waits for the others at a barrier
+    between the two steps; any other backend gets one batched call per step."""
+
+    def __init__(self, generator: SelfInstruct, batch: int, room: int, chains: ThreadPoolExecutor) -> None:
+        self.generator, self.batch, self.room, self.chains = generator, batch, room, chains
+        self.concurrent = generator.ctx.backend.concurrent_calls
+        self.admitted: list[tuple[str, list[str]]] = []
+        self.started = 0
+        self.waiting: deque[tuple[list[tuple[str, list[str]]], Future]] = deque()
+        self.records: list[Record] = []
+        self.kept: list[str] = []  # instructions that gave records, in order
+
+    @property
+    def not_started(self) -> int:
+        return len(self.admitted) - self.started
+
+    def _upper_bound(self) -> int:
+        """The most records this batch can still end with."""
+        unanswered = sum(len(group) for group, _ in self.waiting) + self.not_started
+        return len(self.records) + unanswered * self.generator.params.max_instances
+
+    def add(self, admitted: list[tuple[str, list[str]]]) -> None:
+        self.admitted += admitted
+        self._start()
+
+    def _start(self) -> None:
+        """Start every instruction that is needed even if each one before it gives `max_instances`."""
+        most = self.generator.params.max_instances
+        in_flight = sum(len(group) for group, _ in self.waiting)
+        free = self.room - len(self.records) - in_flight * most
+        take = min(self.not_started, max(0, -(-free // most)))
+        new = self.admitted[self.started:self.started + take]
+        self.started += take
+        for group in [[one] for one in new] if self.concurrent else [new] if new else []:
+            # a copy of this context per chain: its engine work is counted for this batch
+            self.waiting.append((group, self.chains.submit(copy_context().run, self.generator._ask_instances, group)))
+
+    def finish(self, ask_next) -> None:
+        """Read the answers in order, starting more instructions while some could still be needed."""
+        generator = self.generator
+        while True:
+            self._start()
+            if not self.waiting:
+                return
+            group, answers = self.waiting.popleft()
+            for (instruction, ids), is_cls, reply in zip(group, *answers.result()):
+                instances = generator._clean_instances(reply, is_cls)
+                if instances:
+                    index = len(generator.machine) + len(self.kept)
+                    self.records += generator._instance_records(instruction, ids, is_cls, instances, self.batch, index)
+                    self.kept.append(instruction)
+            ask_next(self._upper_bound())  # a tighter bound after each answer
