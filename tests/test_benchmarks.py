@@ -97,9 +97,11 @@ def test_read_write_speed_prints_both_speeds_and_their_ratio():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "read_write_speed.py"), "--rounds", "1"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    rows = {line.split("|")[1].strip(): float(line.split("|")[3]) for line in out.stdout.splitlines()
-            if line.startswith("| read") or line.startswith("| write")}
-    read, write = rows["read a prompt (empty cache)"], rows["write (one token at a time)"]
-    assert read > 0 and write > 0
-    last = out.stdout.strip().splitlines()[-1].split()
-    assert last[0] == "read/write" and abs(float(last[1]) - read / write) < 0.05  # the cells are rounded to 0.1
+    rows = {line.split("|")[1].strip(): [float(cell) for cell in line.split("|")[3:5]]
+            for line in out.stdout.splitlines() if line.startswith(("| read", "| write"))}
+    (read, read2), (write, write2) = rows["read a prompt (empty cache)"], rows["write (one token at a time)"]
+    assert min(read, read2, write, write2) > 0
+    last = out.stdout.strip().splitlines()[-1].replace(",", "").split()
+    assert last[0] == "read/write" and last[2:] == ["alone", last[3], "side", "by", "side"]
+    # the cells are rounded to 0.1
+    assert abs(float(last[1]) - read / write) < 0.05 and abs(float(last[3]) - read2 / write2) < 0.05
