@@ -473,12 +473,13 @@ def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp
 
 
 class QueuingScript(ScriptedBackend):
-    """A backend that queues calls itself. Each classification call waits (up to 0.3 s) for an instance prompt
-    sent after it came, and notes whether one came."""
+    """A backend that queues calls itself. Each classification call waits for an instance prompt sent after it
+    came, and notes whether one came: up to 0.3 s, or 2 s when another classification call was waiting already
+    (so the first one's instance prompt, sent when it gives up waiting, reaches the others in time)."""
 
     concurrent_calls = True
     changed: threading.Condition
-    instances = 0
+    instances = waiting = 0
     overlapped = False
 
     def _complete(self, prompts, params):
@@ -488,8 +489,10 @@ class QueuingScript(ScriptedBackend):
                 cls.instances += 1
                 cls.changed.notify_all()
             elif prompts[0].endswith("Is it classification?"):
-                seen = cls.instances
-                cls.overlapped |= cls.changed.wait_for(lambda: cls.instances > seen, timeout=0.3)
+                seen, timeout = cls.instances, 2 if cls.waiting else 0.3
+                cls.waiting += 1
+                cls.overlapped |= cls.changed.wait_for(lambda: cls.instances > seen, timeout=timeout)
+                cls.waiting -= 1
         return super()._complete(prompts, params)
 
 
