@@ -472,22 +472,33 @@ def test_next_batch_is_asked_early_once_a_chunk_shows_this_batch_falls_short(tmp
     assert len(records) == 12
 
 
-class QueuingScript(ScriptedBackend):
-    """A backend that queues calls itself. Each classification call waits for an instance prompt sent after it
-    came, and notes whether one came: up to 0.3 s, or 2 s when another classification call was waiting already
-    (so the first one's instance prompt, sent when it gives up waiting, reaches the others in time)."""
+class Watching(ScriptedBackend):
+    """A scripted backend that queues calls itself and counts calls by kind under one condition, so a call can
+    wait for another kind of call to come; `overlapped` notes whether the awaited call came."""
 
     concurrent_calls = True
     changed: threading.Condition
-    instances = waiting = 0
     overlapped = False
+
+    @classmethod
+    def came(cls, counter: str) -> None:
+        """Count one call of a kind (the caller holds `changed`) and wake the waiting calls."""
+        setattr(cls, counter, getattr(cls, counter) + 1)
+        cls.changed.notify_all()
+
+
+class QueuingScript(Watching):
+    """Each classification call waits for an instance prompt sent after it came, and notes whether one came: up
+    to 0.3 s, or 2 s when another classification call was waiting already (so the first one's instance prompt,
+    sent when it gives up waiting, reaches the others in time)."""
+
+    instances = waiting = 0
 
     def _complete(self, prompts, params):
         cls = type(self)
         with cls.changed:
             if prompts[0].endswith(("Input:", "Class label:")):
-                cls.instances += 1
-                cls.changed.notify_all()
+                cls.came("instances")
             elif prompts[0].endswith("Is it classification?"):
                 seen, timeout = cls.instances, 2 if cls.waiting else 0.3
                 cls.waiting += 1
@@ -516,27 +527,22 @@ def test_a_queuing_backend_expands_each_instruction_as_soon_as_it_is_classified(
     assert chained == run("batched", "scripted") and len(chained[0]) == 30
 
 
-class StreamingScript(ScriptedBackend):
-    """A backend that queues calls itself. Of two list prompts in flight, the first one in is answered once the
-    second has come (or after half a second); the second waits (up to a second) for a classification call, and
-    notes whether one came while it was still being written."""
+class StreamingScript(Watching):
+    """Of two list prompts in flight, the first one in is answered once the second has come (or after half a
+    second); the second waits (up to a second) for a classification call, and notes whether one came while it was
+    still being written."""
 
-    concurrent_calls = True
-    changed: threading.Condition
     listing = classified = 0
-    overlapped = False
 
     def _complete(self, prompts, params):
         cls = type(self)
         if prompts[0].endswith("Is it classification?"):
             with cls.changed:
-                cls.classified += 1
-                cls.changed.notify_all()
+                cls.came("classified")
         if prompts[0].endswith(("Is it classification?", "Input:", "Class label:")):
             return super()._complete(prompts, params)
         with cls.changed:
-            cls.listing += 1
-            cls.changed.notify_all()
+            cls.came("listing")
             if cls.listing == 1:
                 cls.changed.wait_for(lambda: cls.listing > 1, timeout=0.5)
             else:
