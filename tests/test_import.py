@@ -188,7 +188,7 @@ def test_self_instruct_seed_tasks_give_one_record_per_instance_and_keep_the_clas
     _, out = imported([{"path": str(seeds)}, {"path": str(multi)}], count=1000, cap=None)
     assert len(out) == sum(len(t["instances"]) for t in tasks) + 2
     flags = Counter(r.metadata["is_classification"] for r in out if "source:self_instruct_seeds" in r.tags)
-    assert flags[True] == sum(t["is_classification"] for t in tasks) > 0 and flags[False] > 0
+    assert flags[True] == sum(len(t["instances"]) for t in tasks if t["is_classification"]) > 0 and flags[False] > 0
     pair = sorted((r for r in out if "source:seed_tasks" in r.tags), key=lambda r: r.provenance.sources[0])
     assert [formats.to_alpaca(r) for r in pair] == [
         {"instruction": "Add the numbers.", "input": "1 2", "output": "3"},

@@ -167,6 +167,41 @@ def test_instance_output_stops_at_the_next_block_as_in_the_reference():
     assert si.parse_instances(text, classification=False)[0][1] == {"input": "2 + 2", "output": "4"}
 
 
+def test_instance_prompt_shows_each_demo_with_several_instances():
+    demo = si.SeedTask("d", "Sort the words.", [{"input": f"b a {i}", "output": f"{i} a b"} for i in range(4)])
+    prompt = si.instance_prompt("Reverse the list.", [demo], False, most=3)
+    assert prompt.count("Input: b a") == 3 and "Example 3\nInput: b a 2\nOutput: 2 a b\n" in prompt
+    assert "b a 3" not in prompt and prompt.endswith("Task: Reverse the list.\nExample 1\nInput:")
+    labelled = si.instance_prompt("Is it spam?", [demo], True, most=2)
+    assert "Class label: 0 a b\nInput: b a 0\nClass label: 1 a b\nInput: b a 1\n\nTask: Is it spam?" in labelled
+
+
+def test_instance_demos_prefer_seed_tasks_with_several_instances(tmp_path):
+    """The shipped seeds give some tasks of each kind several instances, and those are the ones shown."""
+    BACKENDS.register("scripted", ScriptedBackend)
+    result = run_pipeline(_config(tmp_path, {"type": "scripted", "model": "scripted"}, count=8), quiet=True)
+    by_id = {s.id: s for s in si.load_seed_tasks(SEEDS)}
+    shown = {d for r in RunFolder(result.path).records() for d in r.metadata["instance_demos"]}
+    assert shown and all(len(by_id[d].instances) > 1 for d in shown)
+
+
+def test_model_writes_more_instances_after_demos_with_several(embedded_backend, seeds):
+    """Shown one instance per demo task, the model writes one instance per task; shown two, it mostly writes two
+    (the reference's demos show several; it made 82K instances for 52K tasks). Greedy, as instance generation is."""
+    several = [s for s in seeds if not s.is_classification and len(s.instances) > 1]
+    tasks = ["Give an antonym for the word.", "Convert the temperature from Fahrenheit to Celsius.",
+             "Translate the greeting into French.", "Turn the sentence into a question."]
+    params = SamplingParams(temperature=0.0, presence_penalty=1.5, max_tokens=96, stop=("\nTask:",))
+    written = {}
+    for shown in (1, 2):
+        prompts = [si.instance_prompt(t, random.Random(pair).sample(several, 2), False, most=shown)
+                   for pair in (0, 1) for t in tasks]
+        replies = [c[0] for c in embedded_backend.complete(prompts, params)]
+        written[shown] = sum(len(si.parse_instances(c.text, False, 5, c.finish_reason == "length")[0])
+                             for c in replies)
+    assert written[2] >= written[1] + 4, written
+
+
 def test_instance_parser_on_real_multi_block_output(embedded_backend, seeds):
     """The small model writes several Input/Output pairs and repeated Output lines in one example."""
     demos = random.Random(2).sample([s for s in seeds if not s.is_classification and s.instances], 2)

@@ -111,15 +111,18 @@ def parse_yes_no(text: str) -> bool | None:
 
 # -- instances ----------------------------------------------------------------------------------
 
-def instance_prompt(instruction: str, demos: list[SeedTask], classification: bool) -> str:
+def instance_prompt(instruction: str, demos: list[SeedTask], classification: bool, most: int = 5) -> str:
+    """The few-shot prompt for `instruction`'s instances: each demo task with up to `most` of its instances (the
+    model writes about as many as it is shown)."""
     blocks = []
     for task in demos:
-        inst = task.instances[0]
-        shown = inst["input"].strip() or "(none)"
+        shown = [(inst["input"].strip() or "(none)", inst["output"].strip()) for inst in task.instances[:most]]
         if classification:
-            blocks.append(f"Task: {task.instruction}\nClass label: {inst['output'].strip()}\nInput: {shown}\n\n")
+            blocks.append(f"Task: {task.instruction}\n" + "".join(f"Class label: {out}\nInput: {inp}\n"
+                                                                for inp, out in shown) + "\n")
         else:
-            blocks.append(f"Task: {task.instruction}\nExample 1\nInput: {shown}\nOutput: {inst['output'].strip()}\n\n")
+            blocks.append(f"Task: {task.instruction}\n" + "".join(f"Example {k}\nInput: {inp}\nOutput: {out}\n"
+                                                                for k, (inp, out) in enumerate(shown, 1)) + "\n")
     name = "output_first" if classification else "input_first"
     return template(f"instances_{name}").format(demos="".join(blocks), instruction=instruction)
 
