@@ -15,8 +15,8 @@ Columns:
 Model-free generators (templates, identity, import) have no token columns. With `--rounds N` every generator runs
 N times, the generators taking turns, and each cell is the median of its N values. The `vs magpie` cell is the
 median of the per-round ratios: runs of one round are minutes apart, so a drift in this machine's speed (a third
-within an hour, at times) cancels out of a ratio taken within a round, not out of a ratio of two medians. The last
-line is the lowest `vs magpie` cell.
+within an hour, at times) cancels out of a ratio taken within a round, not out of a ratio of two medians. The
+per-round ratios follow the table. The last line is the lowest `vs magpie` cell.
 
     python benchmarks/generators.py [--rounds 1] [--save]
 """
@@ -113,10 +113,15 @@ def median_row(rows: list[dict]) -> dict:
             not isinstance(value, bool) else value for key, value in rows[0].items()}
 
 
+def per_round(runs: list[list[dict]], i: int) -> list[float]:
+    """Generator `i`'s completion tok/s over Magpie's, in each round."""
+    return [rnd[i]["completion_tps"] / next(r for r in rnd if r["generator"] == "magpie")["completion_tps"]
+            for rnd in runs]
+
+
 def vs_magpie(runs: list[list[dict]]) -> list[float]:
     """Rounds of rows -> per generator, the median over rounds of its completion tok/s over Magpie's that round."""
-    return [statistics.median(rnd[i]["completion_tps"] / next(r for r in rnd if r["generator"] == "magpie")
-                              ["completion_tps"] for rnd in runs) for i in range(len(runs[0]))]
+    return [statistics.median(per_round(runs, i)) for i in range(len(runs[0]))]
 
 
 def main() -> None:
@@ -145,6 +150,11 @@ def main() -> None:
                       f"{'model-free':>16} | {'-':>12} | {'-':>10} | {'-':>9}")
             print(f"| {r['generator']:<13} | {r['records']:7g} | {r['wall']:7.1f} | {tokens} "
                   f"| {r['records_per_min']:11.1f} | {r['model_share']:10.0%} |")
+        if args.rounds > 1:  # the spread behind each median
+            print("\nvs magpie per round:")
+            for i, row in enumerate(rows):
+                if row["model"]:
+                    print(f"  {row['generator']:<13} " + " ".join(f"{ratio:.2f}" for ratio in per_round(runs, i)))
         model_rows = [r for r in rows if r["model"]]
         slowest = min(model_rows, key=lambda r: r["vs_magpie"])
         print(f"\nslowest model generator: {slowest['generator']}")

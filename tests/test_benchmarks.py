@@ -39,6 +39,7 @@ def test_generators_ratio_to_magpie_is_taken_within_each_round():
                {"generator": "self_instruct", "completion_tps": 60.0 * speed * drift}]
               for speed, drift in ((1.0, 1.0), (0.5, 1.1), (0.5, 0.9))]
     assert generators.vs_magpie(rounds) == pytest.approx([1.0, 0.6])
+    assert generators.per_round(rounds, 1) == pytest.approx([0.6, 0.66, 0.54])
 
 
 def test_model_clock_counts_backend_time_and_nothing_for_model_free_generators():
