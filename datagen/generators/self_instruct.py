@@ -7,9 +7,9 @@ Bootstrap mode (the reference method), per batch:
      the cut-off last item), then drop those with ROUGE-L F1 > 0.7 against seeds + pool (in order);
   3. ask the model (few-shot, greedy, up to 3 tokens ending at a line break) whether each new task is classification;
   4. generate instances: output first (class label, then input) for classification, input first otherwise,
-     after `instance_demos` seed tasks of that kind with every instance they have (tasks with several preferred),
-     drawn once for the whole run (the reference shows every task one fixed set of examples; the prompts of a kind
-     share that head, which each worker evaluates once); clean them; one record per instance.
+     after `instance_demos` seed tasks of that kind, each with up to `max_instances` of its instances (tasks with
+     several preferred), drawn once for the whole run (the reference shows every task one fixed set of examples;
+     the prompts of a kind share that head, which each worker evaluates once); clean them; one record per instance.
 Alpaca mode (`mode: alpaca`): 3 seeds per prompt, the model writes up to 20 instruction/input/output triples at once.
 
 The machine pool holds the instructions that became records, so a resumed run rebuilds it from `history`.
