@@ -8,11 +8,12 @@ time). Four ways:
   scratch, 512        reset before each prompt, evaluate it in chunks of 512 (one chunk here)
   no reset, 512       llama-cpp-python's own behaviour (bare llama.cpp, distilabel): it keeps the cache of the
                       longest prefix shared with the previous call and evaluates the rest as one chunk
-  scratch, 16         reset before each prompt, evaluate it in chunks of 16 tokens
-  datagen             the LlamaCpp backend: chunks of 16; the whole chunks shared with the previous prompt are
-                      reused from the cache, and those shared with a saved state (a head that came back) from it
-"differ" counts the answers that differ from the from-scratch answers in the same chunk size: 0 means the
-reuse does not change results. `datagen` should show 0; `no reset, 512` shows what naive reuse does.
+  scratch, datagen    the LlamaCpp backend with nothing kept between prompts: each prompt evaluated in its chunks
+                      (one after every blank line, one every 16 tokens after that)
+  datagen             the LlamaCpp backend: the whole chunks shared with the previous prompt are reused from the
+                      cache, and those shared with a saved state (a head that came back) from it
+"differ" counts the answers that differ from the from-scratch answers in the same chunks: 0 means the reuse does
+not change results. `datagen` should show 0; `no reset, 512` shows what naive reuse does.
 
     python benchmarks/prefix_reuse.py [--prompts 24] [--max-tokens 32] [--save]
 """
@@ -26,27 +27,31 @@ from pathlib import Path
 from generation import peer_prompts  # benchmarks/generation.py
 from save import saved  # benchmarks/save.py
 
-WAYS = ("scratch, 512", "no reset, 512", "scratch, 16", "datagen")
+WAYS = ("scratch, 512", "no reset, 512", "scratch, datagen", "datagen")
 
 
 def run(backend, prompts: list[str], way: str, temperature: float, max_tokens: int) -> tuple[list[str], float]:
     from datagen.backends.base import SamplingParams
 
     llm = backend.llm
-    llm.reset()
-    backend.evaluated = 0
-    backend.forget_states()
+
+    def forget() -> None:
+        llm.reset()
+        backend.evaluated = 0
+        backend.forget_states()
+
+    forget()
     texts, start = [], time.perf_counter()
     for seed, prompt in enumerate(prompts):
-        if way == "datagen":
+        if way.startswith("scratch"):
+            forget()
+        if way.endswith("datagen"):
             params = SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
             texts.append(backend.complete([prompt], params)[0][0].text)
-            continue
-        if way.startswith("scratch"):
-            llm.reset()
-        out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, top_p=1.0, top_k=0,
-                                    min_p=0.0, seed=seed)
-        texts.append(out["choices"][0]["text"])
+        else:
+            out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, top_p=1.0, top_k=0,
+                                        min_p=0.0, seed=seed)
+            texts.append(out["choices"][0]["text"])
     return texts, time.perf_counter() - start
 
 
@@ -59,24 +64,26 @@ def main() -> None:
     from datagen.backends.llamacpp import LlamaCppBackend
 
     with saved("prefix_reuse", args.save):
-        engines = {512: LlamaCppBackend("embedded", prefix_chunk=512), 16: LlamaCppBackend("embedded")}
+        engines = {"512": LlamaCppBackend("embedded", prefix_chunk=512), "datagen": LlamaCppBackend("embedded")}
         print(f"max {args.max_tokens} new tokens, {args.prompts} prompts per job, one prompt at a time; "
-              f"{engines[16].threads} threads, {os.cpu_count()} cores\n")
-        print("| job            | prompt tokens | shared head | decoding        | way           | differ   | seconds |")
-        print("|----------------|---------------|-------------|-----------------|---------------|----------|---------|")
-        for job, prompts in jobs(engines[16], args.prompts).items():
-            tokens = [engines[16].llm.tokenize(p.encode(), special=True) for p in prompts]
+              f"{engines['datagen'].threads} threads, {os.cpu_count()} cores\n")
+        print("| job            | prompt tokens | shared head | decoding        | way              | differ   "
+              "| seconds |")
+        print("|----------------|---------------|-------------|-----------------|------------------|----------"
+              "|---------|")
+        for job, prompts in jobs(engines["datagen"], args.prompts).items():
+            tokens = [engines["datagen"].llm.tokenize(p.encode(), special=True) for p in prompts]
             shared = next((i for i in range(min(map(len, tokens))) if len({t[i] for t in tokens}) > 1),
                           min(map(len, tokens)))
             size = f"{sum(map(len, tokens)) / len(tokens):13.0f} | {shared:11d}"
             for label, temperature in (("greedy", 0.0), ("temperature 0.8", 0.8)):
                 reference = {}
                 for way in WAYS:
-                    chunk = 512 if way.endswith("512") else 16
+                    chunk = way.split(", ")[-1]
                     texts, seconds = run(engines[chunk], prompts, way, temperature, args.max_tokens)
                     reference.setdefault(chunk, texts)
                     differ = sum(a != b for a, b in zip(texts, reference[chunk]))
-                    print(f"| {job:<14} | {size} | {label:<15} | {way:<13} | {differ:>2} of {len(prompts):<2} "
+                    print(f"| {job:<14} | {size} | {label:<15} | {way:<16} | {differ:>2} of {len(prompts):<2} "
                           f"| {seconds:7.2f} |")
         for engine in engines.values():
             engine.close()

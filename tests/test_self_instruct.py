@@ -203,10 +203,10 @@ def test_model_writes_more_instances_after_demos_with_several(embedded_backend, 
 
 
 def test_instance_parser_on_real_multi_block_output(embedded_backend, seeds):
-    """The small model writes several Input/Output pairs and repeated Output lines in one example."""
+    """The small model writes several Input/Output pairs or repeated Output lines in one example."""
     demos = random.Random(2).sample([s for s in seeds if not s.is_classification and s.instances], 2)
     prompt = si.instance_prompt("Give a synonym for the given word.", demos, False)
-    # the first sample (by seed) with several pairs in a finished first example: what this test is about. Which
+    # the first sample (by seed) with several Output lines in a finished first example: what this test is about. Which
     # seed gives one depends on the llama.cpp build, so several are tried.
     for seed in range(1, 13):
         choice = embedded_backend.complete([prompt], SamplingParams(temperature=0.7, max_tokens=150,
@@ -222,8 +222,9 @@ def test_instance_parser_on_real_multi_block_output(embedded_backend, seeds):
     for inst in instances:
         assert inst["output"] and "Output:" not in inst["output"] and "Input:" not in inst["output"]
         assert re.search(r"Output\s*\d*\s*:\s*" + re.escape(inst["output"]), choice.text)
-    # read to the end of the block, the first output would carry the model's further pairs
-    assert "Input:" in first_block.split("Output:", 1)[1] and instances[0]["output"] in first_block
+    # read to the end of the block, the first output would carry the model's further pairs or Output lines
+    rest_of_block = first_block.split("Output:", 1)[1].strip()
+    assert instances[0]["output"] in rest_of_block and len(instances[0]["output"]) < len(rest_of_block)
 
 
 def test_instance_cleaning_rules():

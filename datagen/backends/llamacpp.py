@@ -1,6 +1,7 @@
 """llama.cpp through llama-cpp-python: the CPU default, running the embedded SmolLM2 GGUF or any GGUF file."""
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from collections import OrderedDict, deque
@@ -16,10 +17,13 @@ if TYPE_CHECKING:
 # Keep at least this share of memory free when choosing worker counts.
 _MEMORY_SHARE = 0.5
 
-# Prompts are evaluated in chunks of this many tokens, each starting at a multiple of it. A prompt then reuses the
-# cached KV rows of whole chunks it shares with the previous prompt, or with a saved state: they were computed from
-# the same tokens in the same chunk shapes a fresh evaluation would use, so reuse saves work without changing any
-# text (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both).
+# Prompts are evaluated in chunks of at most this many tokens: one starts after every blank line, and every this
+# many tokens after that. A prompt then reuses the cached KV rows of whole chunks it shares with the previous prompt,
+# or with a saved state: they were computed from the same tokens in the same chunk shapes a fresh evaluation would
+# use (where a chunk starts depends only on the tokens before it), so reuse saves work without changing any text
+# (test_llamacpp_output_does_not_depend_on_what_ran_before; benchmarks/prefix_reuse.py measures both). A few-shot
+# header ends with a blank line before the part that changes, so its prompts reuse the whole header, not only the
+# multiple of 16 below it. Chunks at every line start were tried: many 1-4 token chunks made reading slower.
 PREFIX_CHUNK = 16
 # Saved states: a prompt head that comes back (a few-shot header, a system prompt) is kept as a state snapshot, so
 # that it is reused even when other prompts ran in between. Saving or loading a state costs tens of milliseconds on a
@@ -63,7 +67,7 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, model: str = "embedded", n_ctx: int = 2048, threads: int | None = None,
                  chat_template: str | None = None, prefix_chunk: int = PREFIX_CHUNK,
-                 prefix_states: int = PREFIX_STATES) -> None:
+                 prefix_states: int = PREFIX_STATES, chunks_at_paragraphs: bool = True) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -73,6 +77,8 @@ class LlamaCppBackend(Backend):
         self.path = path
         self.threads = threads or os.cpu_count() or 1
         self.chunk = prefix_chunk
+        self.chunks_at_paragraphs = chunks_at_paragraphs
+        self.token_bytes: dict[int, bytes] = {}
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
                          n_batch=prefix_chunk, n_ubatch=prefix_chunk, verbose=False)
         self.evaluated = 0  # prompt tokens of the last prompt: only whole chunks of these may be reused
@@ -115,10 +121,12 @@ class LlamaCppBackend(Backend):
             if self.adds_bos and self.bos_text and prompt.startswith(self.bos_text):
                 prompt = prompt[len(self.bos_text):]  # llama.cpp adds BOS itself; avoid a double BOS
             tokens = self.llm.tokenize(prompt.encode("utf-8"), special=True)  # as create_completion would
+            starts = self.chunk_starts(tokens)
             choices = []
             for j in range(params.n):
                 seed = params.seed_for(i, j)
-                cached = self._keep_shared_chunks(tokens)
+                cached = self._keep_shared_chunks(tokens, starts)
+                self._evaluate_whole_chunks(tokens, starts)
                 out = self.llm.create_completion(
                     tokens,
                     max_tokens=params.max_tokens,
@@ -133,25 +141,55 @@ class LlamaCppBackend(Backend):
                     grammar=grammar,
                 )
                 if j == 0:
-                    self._save_head(tokens)
+                    self._save_head(tokens, starts)
                 choice, usage = out["choices"][0], out["usage"]
                 choices.append(Completion(choice["text"], choice.get("finish_reason") or None,
                                           usage["prompt_tokens"], usage["completion_tokens"], cached))
             results.append(choices)
         return results
 
-    def _whole_chunks(self, shared: int) -> int:
-        return shared // self.chunk * self.chunk
+    def chunk_starts(self, tokens: Sequence[int]) -> list[int]:
+        """Where `tokens`' chunks start, up to len(tokens) included: at 0, after every blank line, and every
+        `chunk` tokens after one. Each start depends only on the tokens before it, so two prompts agree on every
+        start within the head they share."""
+        starts, paragraph, tail = [0], 0, b""
+        for position, token in enumerate(tokens, 1):
+            tail = (tail + self._bytes(token))[-2:]
+            if self.chunks_at_paragraphs and tail == b"\n\n":
+                paragraph = position
+            if (position - paragraph) % self.chunk == 0:
+                starts.append(position)
+        return starts
 
-    def _keep_shared_chunks(self, tokens: list[int]) -> int:
+    def _bytes(self, token: int) -> bytes:
+        text = self.token_bytes.get(token)
+        if text is None:
+            text = self.token_bytes[token] = self.llm.detokenize([token])
+        return text
+
+    @staticmethod
+    def _whole_chunks(starts: list[int], shared: int) -> int:
+        """The most tokens of a shared head that end at a chunk start (at most `shared`)."""
+        return starts[bisect.bisect_right(starts, shared) - 1]
+
+    def _evaluate_whole_chunks(self, tokens: list[int], starts: list[int]) -> None:
+        """Evaluate the prompt after the reused head one chunk at a time, up to the last chunk start: a fresh and
+        a cached evaluation then see the same chunks. create_completion evaluates the last chunk (one batch)."""
+        last = self._whole_chunks(starts, len(tokens) - 1)
+        todo = [s for s in starts if self.llm.n_tokens <= s <= last]
+        for begin, end in zip(todo, todo[1:]):
+            self.llm.eval(tokens[begin:end])
+
+    def _keep_shared_chunks(self, tokens: list[int], starts: list[int]) -> int:
         """Cut the KV cache back to the whole chunks `tokens` shares with the previous prompt, or load the saved
         state that shares more. Generated tokens were evaluated one at a time, so they are never reused, and at
         least one prompt token is left to evaluate (the logits to sample from come from it). Returns how many
         prompt tokens are reused."""
         limit = len(tokens) - 1
-        keep = self._whole_chunks(shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)], tokens,
-                                                limit))
-        reach = {head: self._whole_chunks(shared_prefix(head, tokens, limit)) for head in (*self.states, *self.trial)}
+        keep = self._whole_chunks(starts, shared_prefix(self.llm.input_ids[:min(self.llm.n_tokens, self.evaluated)],
+                                                        tokens, limit))
+        reach = {head: self._whole_chunks(starts, shared_prefix(head, tokens, limit))
+                 for head in (*self.states, *self.trial)}
         best = max(reach, key=reach.__getitem__, default=None)
         if best is not None and reach[best] > keep:
             if best in self.trial:  # it came back: it is a saved state now
@@ -160,17 +198,17 @@ class LlamaCppBackend(Backend):
             self.states.move_to_end(best)
             self._evict()
             keep = reach[best]
-        self.llm.n_tokens = keep  # create_completion finds this prefix and evaluates the rest in aligned chunks
+        self.llm.n_tokens = keep  # the rest is evaluated from here, in the same chunks as from scratch
         self.evaluated = len(tokens)
         self.reused_tokens += keep
         return keep
 
-    def _save_head(self, tokens: list[int]) -> None:
+    def _save_head(self, tokens: list[int], starts: list[int]) -> None:
         """Snapshot the state just evaluated when its head (two chunks or more) came in an earlier prompt too
         and no saved state holds it yet: such a head is likely to come back again. A head seen for the first time
         is kept on trial."""
-        head = tuple(tokens[:self._whole_chunks(len(tokens))])
-        recurring = self._whole_chunks(max((shared_prefix(seen, head) for seen in self.recent), default=0))
+        head = tuple(tokens[:self._whole_chunks(starts, len(tokens))])
+        recurring = self._whole_chunks(starts, max((shared_prefix(seen, head) for seen in self.recent), default=0))
         self.recent.append(tokens)
         if self.prefix_states <= 0 or len(head) < 2 * self.chunk:
             return
